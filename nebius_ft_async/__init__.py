@@ -1,0 +1,100 @@
+"""Async client for the Nebius Token Factory fine-tuning API.
+
+::
+
+    from nebius_ft_async import AsyncSession
+
+    async with AsyncSession() as session:          # key from NEBIUS_API_KEY
+        job = await session.get_job("ftjob-abc")
+        print(job.status, job.is_terminal)
+"""
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    InternalServerError,
+    NebiusError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    UnprocessableEntityError,
+)
+from ._models import (
+    CheckpointSource,
+    DatasetFileResult,
+    EventLevel,
+    EventType,
+    FineTuningCheckpoint,
+    FineTuningJob,
+    FineTuningJobCheckpoint,
+    FineTuningJobEvent,
+    HfExportConfig,
+    Integration,
+    JobError,
+    JobStatus,
+    MethodConfig,
+    Metrics,
+    MlflowConfig,
+    Page,
+    SpecDraftConfig,
+    SpecDraftHyperparameters,
+    SpecDraftLossParams,
+    SupervisedConfig,
+    SupervisedHyperparameters,
+    ValidationErrorItem,
+    WandbConfig,
+)
+from ._retry import RetryPolicy
+from ._session import AsyncSession
+from ._version import __version__
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncSession",
+    "AuthenticationError",
+    "BadRequestError",
+    "CheckpointSource",
+    "ConfigurationError",
+    "ConflictError",
+    "DatasetFileResult",
+    "EventLevel",
+    "EventType",
+    "FineTuningCheckpoint",
+    "FineTuningJob",
+    "FineTuningJobCheckpoint",
+    "FineTuningJobEvent",
+    "HfExportConfig",
+    "Integration",
+    "InternalServerError",
+    "JobError",
+    "JobStatus",
+    "MethodConfig",
+    "Metrics",
+    "MlflowConfig",
+    "NebiusError",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "RetryPolicy",
+    "SpecDraftConfig",
+    "SpecDraftHyperparameters",
+    "SpecDraftLossParams",
+    "SupervisedConfig",
+    "SupervisedHyperparameters",
+    "UnprocessableEntityError",
+    "ValidationErrorItem",
+    "WandbConfig",
+    "__version__",
+]

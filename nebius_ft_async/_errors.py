@@ -1,0 +1,291 @@
+"""Exceptions raised by nebius_ft_async, and the pure mapping from a response to one.
+
+The hierarchy::
+
+    NebiusError
+     ├── ConfigurationError            bad session settings (also a ValueError)
+     └── APIError                      a request did not give a usable answer
+          ├── APIStatusError           the server answered with an error status
+          │    ├── BadRequestError           400
+          │    ├── AuthenticationError       401
+          │    ├── PermissionDeniedError     403
+          │    ├── NotFoundError             404
+          │    ├── ConflictError             409
+          │    ├── UnprocessableEntityError  422 (``errors``: the parsed ``detail`` list)
+          │    ├── RateLimitError            429 (``retry_after``)
+          │    └── InternalServerError       5xx
+          ├── APIConnectionError       no answer: refused, reset, DNS, dropped mid-body
+          │    └── APITimeoutError     no answer in time
+          └── ResponseDecodeError      an answer that is not the expected JSON
+
+No message or attribute ever holds the API key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ._models import ValidationErrorItem
+
+EXCERPT_BYTES = 2048
+"""How much of an unexpected body an error keeps."""
+
+_MESSAGE_EXCERPT_CHARS = 200
+
+
+class NebiusError(Exception):
+    """Base of every exception this library raises."""
+
+
+class ConfigurationError(NebiusError, ValueError):
+    """The session cannot be built as asked (no API key, an unsafe base URL, ...)."""
+
+
+class APIError(NebiusError):
+    """A request to the API did not give a usable answer.
+
+    ``method`` and ``path`` name the request; ``attempts`` is how many times it was sent.
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", attempts: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        if self.attempts > 1:
+            return f"{self.message} (after {self.attempts} attempts)"
+        return self.message
+
+
+class APIConnectionError(APIError):
+    """The server could not be reached, or the connection broke before a full answer."""
+
+
+class APITimeoutError(APIConnectionError):
+    """No full answer arrived in time."""
+
+
+class ResponseDecodeError(APIError):
+    """The server answered, but not with the JSON this endpoint returns.
+
+    Keeps ``status_code``, ``content_type``, ``request_id`` and at most 2 KB of the
+    body in ``body_excerpt``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        content_type: str,
+        request_id: str | None,
+        body_excerpt: str,
+        method: str = "",
+        path: str = "",
+    ):
+        super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+        self.content_type = content_type
+        self.request_id = request_id
+        self.body_excerpt = body_excerpt
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status.
+
+    ``detail`` is the parsed error body (FastAPI's ``detail``, or the JSON body, or its
+    text); ``retry_after`` is the wait in seconds the server asked for, when it did.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        detail: Any = None,
+        retry_after: float | None = None,
+        method: str = "",
+        path: str = "",
+    ):
+        super().__init__(message, method=method, path=path)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    """400: the request was malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such job, checkpoint or operation."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the object's current state."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the server rejected a parameter; ``errors`` lists each problem (loc/msg/type)."""
+
+    @property
+    def errors(self) -> list[ValidationErrorItem]:
+        """The ``detail`` list of a FastAPI validation error, parsed; empty if it had none."""
+        if not isinstance(self.detail, list):
+            return []
+        try:
+            return msgspec.convert(self.detail, list[ValidationErrorItem], strict=False)
+        except msgspec.ValidationError:
+            return []
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` says how long the server asked to wait."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+_ERROR_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status."""
+    if status >= 500:
+        return InternalServerError
+    return _ERROR_BY_STATUS.get(status, APIStatusError)
+
+
+def body_excerpt(body: bytes, limit: int = EXCERPT_BYTES) -> str:
+    """At most ``limit`` bytes of a body as text, for error messages."""
+    return body[:limit].decode("utf-8", "replace")
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) > _MESSAGE_EXCERPT_CHARS:
+        return text[:_MESSAGE_EXCERPT_CHARS] + "..."
+    return text
+
+
+def _format_validation_detail(items: list[Any]) -> str:
+    parts = []
+    for item in items:
+        if isinstance(item, dict):
+            loc = ".".join(str(part) for part in item.get("loc", ()))
+            msg = str(item.get("msg", ""))
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        else:
+            parts.append(str(item))
+    return "; ".join(parts)
+
+
+def parse_error_body(body: bytes) -> tuple[str, Any]:
+    """Read an error body: a one-line summary, and the structured detail.
+
+    Understands FastAPI (``{"detail": "..."}`` or ``{"detail": [{loc, msg, type}]}``) and
+    OpenAI-style (``{"error": {"message": ...}}``) bodies; anything else is kept as text.
+    """
+    if not body.strip():
+        return "", None
+    try:
+        parsed = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        text = body_excerpt(body)
+        return _short(text), text
+    if isinstance(parsed, dict):
+        if "detail" in parsed:
+            detail = parsed["detail"]
+            if isinstance(detail, list):
+                return _short(_format_validation_detail(detail)), detail
+            if isinstance(detail, str):
+                return _short(detail), detail
+            return _short(msgspec.json.encode(detail).decode()), detail
+        error = parsed.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return _short(error["message"]), parsed
+        if isinstance(parsed.get("message"), str):
+            return _short(parsed["message"]), parsed
+    return _short(body_excerpt(body)), parsed
+
+
+def status_error(
+    status: int,
+    reason: str,
+    body: bytes,
+    *,
+    method: str,
+    path: str,
+    request_id: str | None,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """Build the exception for an error response; pure, so it is tested without a server."""
+    summary, detail = parse_error_body(body)
+    message = f"HTTP {status} {reason}".rstrip() + f" on {method} {path}"
+    if summary:
+        message += f": {summary}"
+    if request_id:
+        message += f" [request id {request_id}]"
+    return error_class_for_status(status)(
+        message,
+        status_code=status,
+        request_id=request_id,
+        detail=detail,
+        retry_after=retry_after,
+        method=method,
+        path=path,
+    )
+
+
+def decode_error(
+    status: int,
+    content_type: str,
+    body: bytes,
+    problem: str,
+    *,
+    method: str,
+    path: str,
+    request_id: str | None,
+) -> ResponseDecodeError:
+    """Build the exception for a body that is not the JSON the endpoint returns."""
+    excerpt = body_excerpt(body)
+    shown = _short(excerpt) if excerpt.strip() else "<empty body>"
+    message = (
+        f"Unexpected response to {method} {path}: HTTP {status}, "
+        f"content type {content_type or 'none'}: {problem}; body: {shown}"
+    )
+    if request_id:
+        message += f" [request id {request_id}]"
+    return ResponseDecodeError(
+        message,
+        status_code=status,
+        content_type=content_type,
+        request_id=request_id,
+        body_excerpt=excerpt,
+        method=method,
+        path=path,
+    )

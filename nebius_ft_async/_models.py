@@ -1,0 +1,338 @@
+"""Typed models for the fine-tuning API, and the decoders that build them.
+
+Every object the API returns is declared here as a msgspec ``Struct``. The
+models are plain declarations with a few small properties; they hold no I/O.
+
+Decoding is lenient wherever the server may grow (the API marks every object
+``additionalProperties: true``):
+
+* unknown fields are ignored;
+* an unknown ``status``, ``level`` or ``type`` value decodes to a new member of
+  its enum that carries the server's string (``JobStatus("paused") == "paused"``);
+* unions tagged by ``type`` (a job's method, its integrations and the checkpoint
+  it started from) are decoded into one envelope Struct with a ``type`` string
+  and one optional field per known kind, so a kind added by the server decodes
+  with its ``type`` kept and no known payload set;
+* numbers carry no range checks, and an integral float is accepted for an int.
+
+``msgspec.to_builtins(model)`` turns any model into JSON-ready builtins.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
+
+
+class _OpenStrEnum(enum.StrEnum):
+    """A string enum that turns an unknown value into a new member instead of failing."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value.upper().replace("-", "_").replace(".", "_")
+        member._value_ = value
+        return member
+
+
+class JobStatus(_OpenStrEnum):
+    """Status of a fine-tuning job; values the server adds later decode too."""
+
+    VALIDATING_FILES = "validating_files"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for succeeded, failed and cancelled: the job will not change again."""
+        return self in _TERMINAL_STATUSES
+
+
+_TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class EventLevel(_OpenStrEnum):
+    """Severity of a job event."""
+
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+
+
+class EventType(_OpenStrEnum):
+    """Kind of a job event: a plain message, or training metrics in ``data``."""
+
+    MESSAGE = "message"
+    METRICS = "metrics"
+
+
+class Model(msgspec.Struct, kw_only=True):
+    """Base of every model: keyword-only construction, shared configuration."""
+
+
+class _Envelope(Model, omit_defaults=True):
+    """Base of the ``type``-tagged envelopes: absent kinds are left out when encoded."""
+
+
+class JobError(Model):
+    """Why a job failed."""
+
+    code: str
+    message: str
+    param: str | None = None
+
+
+class SupervisedHyperparameters(Model):
+    """Hyperparameters of supervised fine-tuning (defaults are the API's)."""
+
+    batch_size: int = 8
+    learning_rate: float = 1e-05
+    n_epochs: int = 3
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    packing: bool = True
+    max_grad_norm: float = 1.0
+    context_length: int = 8192
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 8
+    lora_dropout: float = 0.0
+
+
+class SpecDraftLossParams(Model):
+    """Loss of a speculative-decoding drafter (``kl``, ``lk_alpha``, ``lk_hybrid``, ...)."""
+
+    type: str = "kl"
+
+
+class SpecDraftHyperparameters(Model):
+    """Hyperparameters of speculative-decoding drafter training (defaults are the API's)."""
+
+    batch_size: int = 8
+    learning_rate: float = 0.0075
+    n_epochs: int = 1
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    packing: bool = True
+    max_grad_norm: float = 1.0
+    context_length: int = 8192
+    architecture: str = "eagle3_original"
+    num_decoding_heads: int = 3
+    loss: SpecDraftLossParams | None = None
+
+
+class SupervisedConfig(Model):
+    """The ``supervised`` payload of a method."""
+
+    hyperparameters: SupervisedHyperparameters = msgspec.field(
+        default_factory=SupervisedHyperparameters
+    )
+
+
+class SpecDraftConfig(Model):
+    """The ``spec_draft`` payload of a method."""
+
+    hyperparameters: SpecDraftHyperparameters = msgspec.field(
+        default_factory=SpecDraftHyperparameters
+    )
+
+
+class MethodConfig(_Envelope):
+    """How a job trains: ``type`` is ``"supervised"`` or ``"spec-draft"`` (or a newer kind).
+
+    The payload of the known kind is set; the others are ``None``.
+    """
+
+    type: str = "supervised"
+    supervised: SupervisedConfig | None = None
+    spec_draft: SpecDraftConfig | None = None
+
+
+class WandbConfig(Model):
+    """Weights & Biases reporting settings."""
+
+    project: str
+    name: str | None = None
+    entity: str | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+
+
+class MlflowConfig(Model):
+    """MLflow reporting settings."""
+
+    tracking_uri: str
+    experiment_name: str | None = None
+    run_name: str | None = None
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class HfExportConfig(Model):
+    """Hugging Face export settings."""
+
+    output_repo_name: str
+
+
+class Integration(_Envelope):
+    """One integration of a job: ``type`` is ``"wandb"``, ``"mlflow"`` or ``"hf"`` (or newer).
+
+    The payload of the known kind is set; the others are ``None``.
+    """
+
+    type: str
+    wandb: WandbConfig | None = None
+    mlflow: MlflowConfig | None = None
+    hf: HfExportConfig | None = None
+
+
+class CheckpointSource(_Envelope):
+    """Where a job started from: ``type`` ``"hf"`` (a Hugging Face repo) or ``"ft"``.
+
+    ``repo`` and ``revision`` are set for a Hugging Face checkpoint.
+    """
+
+    type: str | None = None
+    repo: str | None = None
+    revision: str | None = None
+
+
+class FineTuningJob(Model):
+    """A fine-tuning job as returned by ``GET /v1/fine_tuning/jobs/{job_id}``."""
+
+    id: str
+    created_at: int
+    model: str
+    status: JobStatus
+    training_file: str
+    object: str = "fine_tuning.job"
+    error: JobError | None = None
+    finished_at: int | None = None
+    hyperparameters: SupervisedHyperparameters | None = None
+    method: MethodConfig | None = None
+    integrations: list[Integration] | None = None
+    from_checkpoint: CheckpointSource | None = None
+    organization_id: str = ""
+    result_files: list[str] = msgspec.field(default_factory=list)
+    seed: int = 0
+    suffix: str | None = None
+    trained_tokens: int | None = None
+    validation_file: str | None = None
+    estimated_finish: int | None = None
+    trained_steps: int | None = None
+    total_steps: int | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job has succeeded, failed or been cancelled."""
+        return self.status.is_terminal
+
+
+class FineTuningJobEvent(Model):
+    """One status update of a job; metrics events carry their numbers in ``data``."""
+
+    id: str
+    created_at: int
+    level: EventLevel
+    message: str
+    object: str = "fine_tuning.job.event"
+    data: Any = None
+    type: EventType | None = None
+
+
+class Metrics(Model):
+    """Training and validation metrics at a checkpoint."""
+
+    step: float | None = None
+    train_loss: float | None = None
+    train_mean_token_accuracy: float | None = None
+    valid_loss: float | None = None
+    valid_mean_token_accuracy: float | None = None
+    full_valid_loss: float | None = None
+    full_valid_mean_token_accuracy: float | None = None
+
+
+class FineTuningJobCheckpoint(Model):
+    """A checkpoint of a job, as listed under ``/v1/fine_tuning/jobs/{job_id}/checkpoints``."""
+
+    id: str
+    created_at: int
+    fine_tuned_model_checkpoint: str
+    fine_tuning_job_id: str
+    step_number: int
+    metrics: Metrics = msgspec.field(default_factory=Metrics)
+    object: str = "fine_tuning.job.checkpoint"
+
+
+class FineTuningCheckpoint(FineTuningJobCheckpoint):
+    """A checkpoint produced by a fine-tuning operation, with its downloadable files."""
+
+    result_files: list[str] = msgspec.field(default_factory=list)
+
+
+class DatasetFileResult(Model):
+    """The result of a dataset-to-file operation: the id of the file it wrote."""
+
+    file_id: str
+
+
+class Page(Model, Generic[T]):
+    """One page of a list: its items and the cursor to the next page.
+
+    Pass ``last_id`` (or the last item's ``id``) as ``after`` to get the next page
+    while ``has_more`` is true.
+    """
+
+    data: list[T]
+    has_more: bool = False
+    first_id: str | None = None
+    last_id: str | None = None
+    object: str = "list"
+
+
+class ValidationErrorItem(Model):
+    """One entry of a 422 response's ``detail`` list: where, what and which rule."""
+
+    loc: list[str | int] = msgspec.field(default_factory=list)
+    msg: str = ""
+    type: str = ""
+
+
+class _OperationResults(Model):
+    """Both shapes of ``GET /v1/operations/{id}/results`` in one Struct."""
+
+    data: list[FineTuningCheckpoint] | None = None
+    has_more: bool = False
+    first_id: str | None = None
+    last_id: str | None = None
+    object: str = "list"
+    file_id: str | None = None
+
+
+def operation_results_from(
+    body: _OperationResults,
+) -> Page[FineTuningCheckpoint] | DatasetFileResult:
+    """Tell the two shapes of an operation's results apart."""
+    if body.file_id is not None and body.data is None:
+        return DatasetFileResult(file_id=body.file_id)
+    return Page(
+        data=body.data or [],
+        has_more=body.has_more,
+        first_id=body.first_id,
+        last_id=body.last_id,
+        object=body.object,
+    )
+
+
+job_decoder = msgspec.json.Decoder(FineTuningJob, strict=False)
+event_page_decoder = msgspec.json.Decoder(Page[FineTuningJobEvent], strict=False)
+checkpoint_decoder = msgspec.json.Decoder(FineTuningJobCheckpoint, strict=False)
+checkpoint_page_decoder = msgspec.json.Decoder(Page[FineTuningJobCheckpoint], strict=False)
+operation_results_decoder = msgspec.json.Decoder(_OperationResults, strict=False)

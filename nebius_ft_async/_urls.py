@@ -1,0 +1,70 @@
+"""Pure URL handling: the base URL, path segments and query strings."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import quote, urlsplit
+
+from ._errors import ConfigurationError
+
+DEFAULT_BASE_URL = "https://api.tokenfactory.nebius.com"
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def normalize_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
+    """The origin requests go to, without a trailing slash or ``/v1``.
+
+    ``https://host``, ``https://host/`` and ``https://host/v1`` all mean the same. A plain
+    ``http://`` URL is refused unless its host is loopback or ``allow_insecure_http`` is set,
+    because the API key would cross the network in clear text.
+    """
+    parts = urlsplit(base_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigurationError("base_url must not contain credentials, a query or a fragment")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            f"refusing plain http:// base_url for non-loopback host {parts.hostname!r}: "
+            "the API key would be sent unencrypted; use https:// or pass allow_insecure_http=True"
+        )
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def path_segment(value: str, name: str = "id") -> str:
+    """Escape an id for use as one path segment, so it cannot reach another endpoint.
+
+    Every reserved character is percent-encoded, and ``.`` / ``..`` are encoded too.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    segment = quote(value, safe="")
+    if segment in (".", ".."):
+        segment = segment.replace(".", "%2E")
+    return segment
+
+
+def page_query(limit: int | None, after: str | None) -> str:
+    """The ``?limit=..&after=..`` part of a list request (empty when neither is set)."""
+    params = []
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive int, got {limit!r}")
+        params.append(f"limit={limit}")
+    if after is not None:
+        params.append(f"after={quote(after, safe='')}")
+    return "?" + "&".join(params) if params else ""

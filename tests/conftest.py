@@ -1,0 +1,189 @@
+"""Shared fixtures: a real aiohttp server on 127.0.0.1 that plays the fine-tuning API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from nebius_ft_async import AsyncSession, RetryPolicy
+
+API_KEY = "sk-test-4f1c9e2b7a6d5c3e"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(body),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def page_of(
+    items: list[dict[str, Any]], request: web.Request, default_limit: int
+) -> dict[str, Any]:
+    """Serve ``items`` with after/limit the way the API does."""
+    limit = int(request.query.get("limit", default_limit))
+    after = request.query.get("after")
+    start = 0
+    if after is not None:
+        ids = [item["id"] for item in items]
+        start = ids.index(after) + 1 if after in ids else len(items)
+    chunk = items[start : start + limit]
+    return {
+        "object": "list",
+        "data": chunk,
+        "has_more": start + limit < len(items),
+        "first_id": chunk[0]["id"] if chunk else None,
+        "last_id": chunk[-1]["id"] if chunk else None,
+    }
+
+
+@dataclass
+class SeenRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeApi:
+    """State of the local API: what it serves, what it saw, and faults to serve first."""
+
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    checkpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    operation_results: dict[str, Any] = field(default_factory=dict)
+    faults: list[Handler] = field(default_factory=list)
+    seen: list[SeenRequest] = field(default_factory=list)
+
+    def fail_next(self, *handlers: Handler) -> None:
+        """Serve these handlers' answers to the next requests, one each, before the real ones."""
+        self.faults.extend(handlers)
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_get("/v1/fine_tuning/jobs/{job_id}", self._get_job)
+        app.router.add_get("/v1/fine_tuning/jobs/{job_id}/events", self._list_events)
+        app.router.add_get("/v1/fine_tuning/jobs/{job_id}/checkpoints", self._list_checkpoints)
+        app.router.add_get(
+            "/v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}", self._get_checkpoint
+        )
+        app.router.add_get("/v1/operations/{operation_id}/results", self._operation_results)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.seen.append(
+            SeenRequest(request.method, request.path, dict(request.query), dict(request.headers))
+        )
+        if request.headers.get("Authorization") != f"Bearer {API_KEY}":
+            return json_response({"detail": "Invalid API key"}, status=401)
+        if self.faults:
+            return await self.faults.pop(0)(request)
+        return await handler(request)
+
+    def _job_or_404(self, job_id: str) -> dict[str, Any]:
+        if job_id not in self.jobs:
+            raise web.HTTPNotFound(
+                text=f'{{"detail": "Job {job_id} not found"}}', content_type="application/json"
+            )
+        return self.jobs[job_id]
+
+    async def _get_job(self, request: web.Request) -> web.Response:
+        return json_response(self._job_or_404(request.match_info["job_id"]))
+
+    async def _list_events(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        self._job_or_404(job_id)
+        page = page_of(self.events.get(job_id, []), request, default_limit=20)
+        del page["first_id"], page["last_id"]  # the events list has no cursors in the spec
+        return json_response(page)
+
+    async def _list_checkpoints(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        self._job_or_404(job_id)
+        return json_response(page_of(self.checkpoints.get(job_id, []), request, default_limit=10))
+
+    async def _get_checkpoint(self, request: web.Request) -> web.Response:
+        job_id = request.match_info["job_id"]
+        self._job_or_404(job_id)
+        for checkpoint in self.checkpoints.get(job_id, []):
+            if checkpoint["id"] == request.match_info["checkpoint_id"]:
+                return json_response(checkpoint)
+        return json_response({"detail": "Checkpoint not found"}, status=404)
+
+    async def _operation_results(self, request: web.Request) -> web.Response:
+        result = self.operation_results.get(request.match_info["operation_id"])
+        if result is None:
+            return json_response({"detail": "Operation not found"}, status=404)
+        if isinstance(result, list):
+            return json_response(page_of(result, request, default_limit=10))
+        return json_response(result)
+
+
+class RecordedSleeps:
+    """A retry sleep that records each requested wait and returns at once."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
+    """Start aiohttp apps on 127.0.0.1; gives each one's base URL; stops them all after."""
+    servers: list[TestServer] = []
+
+    async def start(app: web.Application) -> str:
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return str(server.make_url("/")).rstrip("/")
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+def api() -> FakeApi:
+    return FakeApi()
+
+
+@pytest.fixture
+async def api_url(api: FakeApi, serve: Callable[[web.Application], Awaitable[str]]) -> str:
+    return await serve(api.app())
+
+
+@pytest.fixture
+def sleeps() -> RecordedSleeps:
+    return RecordedSleeps()
+
+
+@pytest.fixture
+async def session(api_url: str, sleeps: RecordedSleeps) -> AsyncIterator[AsyncSession]:
+    async with AsyncSession(
+        API_KEY, base_url=api_url, retry_policy=RetryPolicy(sleep=sleeps)
+    ) as session:
+        yield session
