@@ -17,8 +17,8 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nebius_ft_async._models import job_decoder  # noqa: E402
-from tests.samples import job_body  # noqa: E402
+from nebius_ft_async._models import job_decoder
+from tests.samples import job_body
 
 
 class RawHyperparameters(msgspec.Struct):
