@@ -79,10 +79,6 @@ class Model(msgspec.Struct, kw_only=True):
     """Base of every model: keyword-only construction, shared configuration."""
 
 
-class _Envelope(Model, omit_defaults=True):
-    """Base of the ``type``-tagged envelopes: absent kinds are left out when encoded."""
-
-
 class JobError(Model):
     """Why a job failed."""
 
@@ -146,7 +142,7 @@ class SpecDraftConfig(Model):
     )
 
 
-class MethodConfig(_Envelope):
+class MethodConfig(Model):
     """How a job trains: ``type`` is ``"supervised"`` or ``"spec-draft"`` (or a newer kind).
 
     The payload of the known kind is set; the others are ``None``.
@@ -181,7 +177,7 @@ class HfExportConfig(Model):
     output_repo_name: str
 
 
-class Integration(_Envelope):
+class Integration(Model):
     """One integration of a job: ``type`` is ``"wandb"``, ``"mlflow"`` or ``"hf"`` (or newer).
 
     The payload of the known kind is set; the others are ``None``.
@@ -193,7 +189,7 @@ class Integration(_Envelope):
     hf: HfExportConfig | None = None
 
 
-class CheckpointSource(_Envelope):
+class CheckpointSource(Model):
     """Where a job started from: ``type`` ``"hf"`` (a Hugging Face repo) or ``"ft"``.
 
     ``repo`` and ``revision`` are set for a Hugging Face checkpoint.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 import backoff
@@ -65,7 +67,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
             value = float(milliseconds) / 1000
         except ValueError:
             value = -1
-        if value >= 0:
+        if 0 <= value < math.inf:
             return value
     raw = headers.get("retry-after")
     if raw is None:
@@ -78,11 +80,11 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
             when = parsedate_to_datetime(raw)
         except (TypeError, ValueError):
             return None
-        if when.tzinfo is None:
-            return None
+        if when.tzinfo is None:  # asctime dates carry no zone; HTTP dates are always GMT
+            when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - (time.time() if now is None else now)
         return max(seconds, 0.0)
-    return seconds if seconds >= 0 else None
+    return seconds if 0 <= seconds < math.inf else None
 
 
 def wait_before_retry(

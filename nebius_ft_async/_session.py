@@ -191,10 +191,11 @@ class AsyncSession:
     ) -> T:
         """GET ``path`` with retries, within the call's overall deadline if one is given."""
         if timeout is None:
-            return await self._send("GET", path, decoder, max_retries)
+            return await self._send("GET", path, decoder, max_retries, None)
+        deadline = asyncio.get_running_loop().time() + timeout
         try:
-            async with asyncio.timeout(timeout):
-                return await self._send("GET", path, decoder, max_retries)
+            async with asyncio.timeout_at(deadline):
+                return await self._send("GET", path, decoder, max_retries, deadline)
         except TimeoutError:
             raise APITimeoutError(
                 f"GET {path} did not finish within its {timeout:g} s deadline",
@@ -208,8 +209,13 @@ class AsyncSession:
         path: str,
         decoder: msgspec.json.Decoder[T],
         max_retries: int | None,
+        deadline: float | None,
     ) -> T:
-        """Send one request, retrying what is worth retrying, and decode the answer."""
+        """Send one request, retrying what is worth retrying, and decode the answer.
+
+        A retry whose wait would end past ``deadline`` (loop time) is not attempted: the
+        last error is raised at once instead of sleeping into a sure timeout.
+        """
         policy = self.retry_policy
         retries_allowed = policy.max_retries if max_retries is None else max_retries
         url = URL(self.base_url + path, encoded=True)
@@ -229,6 +235,8 @@ class AsyncSession:
                     raise
                 schedule = schedule or policy.schedule()
                 wait = wait_before_retry(next(schedule), retry_after)
+                if deadline is not None and asyncio.get_running_loop().time() + wait > deadline:
+                    raise
                 log.info(
                     "retrying %s %s after %s (attempt %d of %d), waiting %.2f s",
                     method,

@@ -27,16 +27,23 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool = False) -> s
     ``http://`` URL is refused unless its host is loopback or ``allow_insecure_http`` is set,
     because the API key would cross the network in clear text.
     """
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(base_url.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url is not a valid URL: {exc}") from None
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError("base_url must not contain credentials; pass api_key instead")
+    if parts.scheme not in ("http", "https") or not host or " " in parts.netloc:
         raise ConfigurationError(
             f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {base_url!r}"
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ConfigurationError("base_url must not contain credentials, a query or a fragment")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(parts.hostname):
+    if parts.query or parts.fragment:
+        raise ConfigurationError("base_url must not contain a query or a fragment")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(host):
         raise ConfigurationError(
-            f"refusing plain http:// base_url for non-loopback host {parts.hostname!r}: "
+            f"refusing plain http:// base_url for non-loopback host {host!r}: "
             "the API key would be sent unencrypted; use https:// or pass allow_insecure_http=True"
         )
     path = parts.path.rstrip("/")

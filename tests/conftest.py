@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 from aiohttp import web
@@ -132,6 +133,13 @@ class FakeApi:
         if isinstance(result, list):
             return json_response(page_of(result, request, default_limit=10))
         return json_response(result)
+
+
+async def wait_until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Poll a condition that has no event to wait on (a transport closing), for a bounded time."""
+    with anyio.move_on_after(within):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 class RecordedSleeps:

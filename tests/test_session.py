@@ -64,6 +64,8 @@ async def test_job_converts_to_plain_json_in_one_call(api: FakeApi, session: Asy
     assert plain["integrations"][0] == {
         "type": "wandb",
         "wandb": {"project": "ft", "name": "run-1", "entity": None, "tags": ["a"]},
+        "mlflow": None,
+        "hf": None,
     }
     assert msgspec.json.decode(msgspec.json.encode(plain), type=FineTuningJob) == job
 

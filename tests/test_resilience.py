@@ -1,0 +1,458 @@
+"""Retries, deadlines, cancellation and safety, against scripted faults on a local server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+
+import anyio
+import pytest
+from aiohttp import web
+
+from nebius_ft_async import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncSession,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    InternalServerError,
+    RateLimitError,
+    ResponseDecodeError,
+    RetryPolicy,
+)
+
+from .conftest import API_KEY, FakeApi, RecordedSleeps, json_response, wait_until
+from .samples import job_body
+
+pytestmark = pytest.mark.anyio
+
+Serve = Callable[[web.Application], Awaitable[str]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def status(code: int, headers: dict[str, str] | None = None) -> Handler:
+    async def answer(request: web.Request) -> web.Response:
+        return json_response({"detail": f"scripted {code}"}, status=code, headers=headers)
+
+    return answer
+
+
+async def drop_connection(request: web.Request) -> web.StreamResponse:
+    """Close the connection before any answer."""
+    assert request.transport is not None
+    request.transport.close()
+    return web.Response()
+
+
+async def truncated_body(request: web.Request) -> web.StreamResponse:
+    """Promise 500 bytes, send 10, hang up."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = 500
+    await response.prepare(request)
+    await response.write(b'{"id": "j1"')
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+@pytest.fixture
+def job(api: FakeApi) -> None:
+    api.jobs["j1"] = job_body("j1")
+
+
+@pytest.mark.usefixtures("job")
+async def test_503s_then_success_is_retried_with_growing_waits(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    api.fail_next(status(503), status(502))
+    job = await session.get_job("j1")
+    assert job.id == "j1"
+    assert len(api.seen) == 3
+    assert len(sleeps.waits) == 2
+    assert 0.375 <= sleeps.waits[0] <= 0.5  # 0.5 s less up to a quarter of jitter
+    assert 0.75 <= sleeps.waits[1] <= 1.0
+
+
+@pytest.mark.usefixtures("job")
+@pytest.mark.parametrize("code", [408, 409, 429, 500, 504])
+async def test_retryable_statuses(api: FakeApi, session: AsyncSession, code: int) -> None:
+    api.fail_next(status(code))
+    assert (await session.get_job("j1")).id == "j1"
+    assert len(api.seen) == 2
+
+
+@pytest.mark.usefixtures("job")
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 422])
+async def test_other_client_errors_are_not_retried(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps, code: int
+) -> None:
+    api.fail_next(status(code))
+    with pytest.raises(APIStatusError) as caught:
+        await session.get_job("j1")
+    assert caught.value.status_code == code
+    assert caught.value.attempts == 1
+    assert len(api.seen) == 1
+    assert sleeps.waits == []
+
+
+@pytest.mark.usefixtures("job")
+async def test_exhausted_retries_raise_last_error_with_attempts(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    api.fail_next(status(500), status(502), status(503))
+    with pytest.raises(InternalServerError) as caught:
+        await session.get_job("j1")
+    assert caught.value.status_code == 503
+    assert caught.value.attempts == 3
+    assert "after 3 attempts" in str(caught.value)
+    assert len(api.seen) == 3
+    assert len(sleeps.waits) == 2
+
+
+@pytest.mark.usefixtures("job")
+async def test_max_retries_per_call_and_per_session(
+    api: FakeApi, api_url: str, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    api.fail_next(*[status(503)] * 5)
+    assert (await session.get_job("j1", max_retries=5)).id == "j1"
+    assert len(api.seen) == 6
+    api.seen.clear()
+    api.fail_next(status(503))
+    with pytest.raises(InternalServerError):
+        await session.get_job("j1", max_retries=0)
+    assert len(api.seen) == 1
+    api.seen.clear()
+    api.fail_next(status(503), status(503))
+    policy = RetryPolicy(sleep=sleeps)
+    async with AsyncSession(API_KEY, base_url=api_url, max_retries=1, retry_policy=policy) as s:
+        with pytest.raises(InternalServerError):
+            await s.get_job("j1")
+    assert len(api.seen) == 2
+
+
+@pytest.mark.usefixtures("job")
+async def test_retry_after_seconds_is_obeyed_exactly(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    api.fail_next(status(429, {"Retry-After": "3"}))
+    await session.get_job("j1")
+    assert len(api.seen) == 2
+    assert 3.0 <= sleeps.waits[0] <= 3.3  # never shorter than asked; jitter only lengthens
+
+
+@pytest.mark.usefixtures("job")
+async def test_retry_after_http_date_is_obeyed(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    import time
+
+    api.fail_next(status(503, {"Retry-After": formatdate(time.time() + 30, usegmt=True)}))
+    await session.get_job("j1")
+    assert len(api.seen) == 2
+    assert 28.0 <= sleeps.waits[0] <= 33.0
+
+
+@pytest.mark.usefixtures("job")
+async def test_retry_after_ms_is_obeyed(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    api.fail_next(status(429, {"retry-after-ms": "1500", "Retry-After": "9"}))
+    await session.get_job("j1")
+    assert 1.5 <= sleeps.waits[0] <= 1.65
+
+
+@pytest.mark.usefixtures("job")
+async def test_retry_after_above_the_cap_raises_at_once(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    api.fail_next(status(429, {"Retry-After": "3600"}))
+    with pytest.raises(RateLimitError) as caught:
+        await session.get_job("j1")
+    assert caught.value.retry_after == 3600
+    assert len(api.seen) == 1
+    assert sleeps.waits == []
+
+
+@pytest.mark.usefixtures("job")
+async def test_each_retry_is_logged_without_headers(
+    api: FakeApi, session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.fail_next(status(503))
+    with caplog.at_level(logging.DEBUG, logger="nebius_ft_async"):
+        await session.get_job("j1")
+    records = [r for r in caplog.records if r.name == "nebius_ft_async"]
+    assert len(records) == 1
+    message = records[0].getMessage()
+    assert "GET /v1/fine_tuning/jobs/j1" in message
+    assert "HTTP 503" in message and "attempt 1 of 3" in message and "waiting" in message
+    assert API_KEY not in caplog.text
+
+
+@pytest.mark.usefixtures("job")
+@pytest.mark.parametrize("fault", [drop_connection, truncated_body])
+async def test_broken_connections_are_retried(
+    api: FakeApi, session: AsyncSession, fault: Handler
+) -> None:
+    api.fail_next(fault)
+    assert (await session.get_job("j1")).id == "j1"
+    assert len(api.seen) == 2
+
+
+@pytest.mark.usefixtures("job")
+async def test_broken_connection_every_time_is_a_connection_error(
+    api: FakeApi, session: AsyncSession
+) -> None:
+    api.fail_next(truncated_body, truncated_body, truncated_body)
+    with pytest.raises(APIConnectionError) as caught:
+        await session.get_job("j1")
+    assert caught.value.attempts == 3
+    assert caught.value.__cause__ is None
+
+
+@pytest.mark.usefixtures("job")
+async def test_html_error_page_is_a_status_error_with_its_text(
+    api: FakeApi, session: AsyncSession
+) -> None:
+    async def html_502(request: web.Request) -> web.Response:
+        return web.Response(
+            status=502, text="<html><h1>502 Bad Gateway</h1></html>", content_type="text/html"
+        )
+
+    api.fail_next(html_502, html_502, html_502)
+    with pytest.raises(InternalServerError) as caught:
+        await session.get_job("j1")
+    assert "502 Bad Gateway" in str(caught.value)
+    assert len(api.seen) == 3
+
+
+async def test_slow_answer_times_out_and_is_retried(serve: Serve, sleeps: RecordedSleeps) -> None:
+    calls = 0
+
+    async def slow_then_fast(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(2)
+        return json_response(job_body("j1"))
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", slow_then_fast)
+    url = await serve(app)
+    policy = RetryPolicy(sleep=sleeps)
+    async with AsyncSession(API_KEY, base_url=url, timeout=0.2, retry_policy=policy) as session:
+        assert (await session.get_job("j1")).id == "j1"
+        assert calls == 2
+        calls = 0
+        with pytest.raises(APITimeoutError) as caught:
+            await session.get_job("j1", max_retries=0)
+        assert "timed out" in str(caught.value)
+
+
+async def test_waiting_for_a_slot_does_not_count_against_the_timeout(serve: Serve) -> None:
+    in_flight = 0
+    most_in_flight = 0
+
+    async def steady(request: web.Request) -> web.Response:
+        nonlocal in_flight, most_in_flight
+        in_flight += 1
+        most_in_flight = max(most_in_flight, in_flight)
+        await asyncio.sleep(0.15)
+        in_flight -= 1
+        return json_response(job_body("j1"))
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", steady)
+    url = await serve(app)
+    async with AsyncSession(
+        API_KEY, base_url=url, timeout=0.5, max_connections=1, max_retries=0
+    ) as session:
+        jobs = await asyncio.gather(*(session.get_job("j1") for _ in range(6)))
+    assert [job.id for job in jobs] == ["j1"] * 6  # 6 x 0.15 s queued > 0.5 s, none timed out
+    assert most_in_flight == 1
+
+
+async def test_call_deadline_bounds_all_retries(serve: Serve) -> None:
+    calls = 0
+
+    async def slow_503(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.1)
+        return json_response({"detail": "busy"}, status=503)
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", slow_503)
+    url = await serve(app)
+    policy = RetryPolicy(max_retries=50, initial_wait=0.01, max_wait=0.01)
+    async with AsyncSession(API_KEY, base_url=url, retry_policy=policy) as session:
+        with pytest.raises((APITimeoutError, InternalServerError)) as caught:
+            await session.get_job("j1", timeout=0.35)
+    assert "deadline" in str(caught.value) or caught.value.attempts > 1
+    assert 2 <= calls <= 4
+
+
+@pytest.mark.usefixtures("job")
+async def test_retry_that_would_overrun_the_deadline_raises_the_last_error(
+    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+) -> None:
+    api.fail_next(status(429, {"Retry-After": "30"}))
+    with pytest.raises(RateLimitError) as caught:
+        await session.get_job("j1", timeout=5)
+    assert caught.value.retry_after == 30
+    assert sleeps.waits == []
+    assert len(api.seen) == 1
+
+
+async def test_cancelling_a_call_releases_its_connection(serve: Serve) -> None:
+    arrived = asyncio.Event()
+    transports = []
+
+    async def never(request: web.Request) -> web.Response:
+        transports.append(request.transport)
+        arrived.set()
+        await asyncio.sleep(30)
+        return json_response(job_body("j1"))
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", never)
+    url = await serve(app)
+    session = AsyncSession(API_KEY, base_url=url)
+    task = asyncio.create_task(session.get_job("j1"))
+    await arrived.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await wait_until(transports[0].is_closing)
+    assert transports[0].is_closing()  # the client hung up
+
+    arrived.clear()
+    with anyio.move_on_after(0.2) as scope:  # an anyio cancel scope cancels it the same way
+        await session.get_job("j1")
+    assert scope.cancelled_caught
+    await session.close()
+    assert (session._client is not None and session._client.connector is None) or (
+        session._client.closed
+    )
+    await wait_until(lambda: all(transport.is_closing() for transport in transports))
+    assert len(transports) == 2
+    assert all(transport.is_closing() for transport in transports)
+
+
+async def test_same_origin_redirect_is_followed(serve: Serve) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect("/v1/fine_tuning/jobs/j2")
+
+    seen_auth = []
+
+    async def target(request: web.Request) -> web.Response:
+        seen_auth.append(request.headers.get("Authorization"))
+        return json_response(job_body("j2"))
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/j1", moved)
+    app.router.add_get("/v1/fine_tuning/jobs/j2", target)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url) as session:
+        assert (await session.get_job("j1")).id == "j2"
+    assert seen_auth == [f"Bearer {API_KEY}"]
+
+
+async def test_redirect_to_another_origin_is_refused_and_gets_no_key(serve: Serve) -> None:
+    other_seen = []
+
+    async def other(request: web.Request) -> web.Response:
+        other_seen.append(dict(request.headers))
+        return json_response(job_body("j1"))
+
+    other_app = web.Application()
+    other_app.router.add_get("/{tail:.*}", other)
+    other_url = await serve(other_app)
+
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound(other_url + "/v1/fine_tuning/jobs/j1")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", moved)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url) as session:
+        with pytest.raises(APIStatusError) as caught:
+            await session.get_job("j1")
+    assert caught.value.status_code == 302
+    assert "another origin" in str(caught.value)
+    assert other_seen == []
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_huge_body_is_refused(serve: Serve, chunked: bool) -> None:
+    async def huge(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if not chunked:
+            response.content_length = 50_000
+        await response.prepare(request)
+        for _ in range(50):
+            await response.write(b" " * 1000)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", huge)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url, max_response_bytes=10_000) as session:
+        with pytest.raises(ResponseDecodeError, match="10000 byte limit"):
+            await session.get_job("j1")
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unencrypted"):
+        AsyncSession(API_KEY, base_url="http://api.example.com")
+    session = AsyncSession(API_KEY, base_url="http://api.example.com", allow_insecure_http=True)
+    assert session.base_url == "http://api.example.com"
+
+
+async def test_the_key_never_appears_in_errors_reprs_tracebacks_or_logs(
+    serve: Serve, api: FakeApi, api_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound("http://127.0.0.2:9/elsewhere")
+
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text="<html>oops</html>", content_type="text/html")
+
+    api.fail_next(status(503), status(500), status(400), moved, html, truncated_body)
+    unreachable = api_url.rsplit(":", 1)[0] + ":1"
+    texts: list[str] = []
+    policy = RetryPolicy(max_retries=1, sleep=RecordedSleeps())
+    with caplog.at_level(logging.DEBUG):
+        async with AsyncSession(API_KEY, base_url=api_url, retry_policy=policy) as session:
+            texts += [repr(session), str(session)]
+            for _ in range(4):
+                with pytest.raises(APIError) as caught:
+                    await session.get_job("j1", max_retries=0)
+                texts.append("".join(traceback.format_exception(caught.value)))
+                texts += [str(caught.value), repr(caught.value), repr(vars(caught.value))]
+        async with AsyncSession(API_KEY, base_url=unreachable, retry_policy=policy) as session:
+            with pytest.raises(APIConnectionError) as caught_connection:
+                await session.get_job("j1")
+            texts.append("".join(traceback.format_exception(caught_connection.value)))
+        wrong_key = "sk-not-the-right-one-123456"
+        async with AsyncSession(wrong_key, base_url=api_url) as session:
+            with pytest.raises(AuthenticationError) as caught_auth:
+                await session.get_job("j1")
+            texts.append("".join(traceback.format_exception(caught_auth.value)))
+    texts.append(caplog.text)
+    for text in texts:
+        assert API_KEY not in text
+        assert wrong_key not in text
+    assert any("503" in text for text in texts)  # the scan did see the failures
+
+
+@pytest.mark.usefixtures("job")
+async def test_bad_request_error_keeps_server_detail(api: FakeApi, session: AsyncSession) -> None:
+    api.fail_next(status(400))
+    with pytest.raises(BadRequestError, match="scripted 400"):
+        await session.get_job("j1")
