@@ -51,6 +51,15 @@ from ._models import (
     ValidationErrorItem,
     WandbConfig,
 )
+from ._polling import (
+    JobMonitor,
+    JobWaitError,
+    WaitTimeout,
+    as_completed,
+    follow_events,
+    wait_for_job,
+    wait_for_jobs,
+)
 from ._retry import RetryPolicy
 from ._session import AsyncSession
 from ._version import __version__
@@ -77,7 +86,9 @@ __all__ = [
     "Integration",
     "InternalServerError",
     "JobError",
+    "JobMonitor",
     "JobStatus",
+    "JobWaitError",
     "MethodConfig",
     "Metrics",
     "MlflowConfig",
@@ -95,6 +106,11 @@ __all__ = [
     "SupervisedHyperparameters",
     "UnprocessableEntityError",
     "ValidationErrorItem",
+    "WaitTimeout",
     "WandbConfig",
     "__version__",
+    "as_completed",
+    "follow_events",
+    "wait_for_job",
+    "wait_for_jobs",
 ]

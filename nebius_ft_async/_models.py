@@ -21,6 +21,7 @@ Decoding is lenient wherever the server may grow (the API marks every object
 from __future__ import annotations
 
 import enum
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -230,6 +231,20 @@ class FineTuningJob(Model):
         """True once the job has succeeded, failed or been cancelled."""
         return self.status.is_terminal
 
+    @property
+    def progress(self) -> float | None:
+        """Fraction of training done (0.0 to 1.0) from trained/total steps, when both are known."""
+        if self.trained_steps is None or not self.total_steps or self.total_steps <= 0:
+            return None
+        return min(max(self.trained_steps / self.total_steps, 0.0), 1.0)
+
+    @property
+    def eta(self) -> datetime | None:
+        """When the server expects the job to finish (``estimated_finish``, UTC), if it says."""
+        if self.estimated_finish is None:
+            return None
+        return datetime.fromtimestamp(self.estimated_finish, tz=UTC)
+
 
 class FineTuningJobEvent(Model):
     """One status update of a job; metrics events carry their numbers in ``data``."""
@@ -241,6 +256,13 @@ class FineTuningJobEvent(Model):
     object: str = "fine_tuning.job.event"
     data: Any = None
     type: EventType | None = None
+
+    @property
+    def metrics(self) -> dict[str, Any] | None:
+        """The numbers of a metrics event (``step``, ``train_loss``, ...); ``None`` otherwise."""
+        if self.type == EventType.METRICS and isinstance(self.data, dict):
+            return self.data
+        return None
 
 
 class Metrics(Model):

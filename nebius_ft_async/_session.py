@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -488,6 +488,21 @@ class AsyncSession:
             return result
 
         return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
+
+    async def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        on_update: Callable[[FineTuningJob], Any] | None = None,
+    ) -> FineTuningJob:
+        """Poll a job until it is final and return it; see ``nebius_ft_async.wait_for_job``."""
+        from ._polling import wait_for_job  # the polling layer sits above the session
+
+        return await wait_for_job(
+            self, job_id, poll_interval=poll_interval, timeout=timeout, on_update=on_update
+        )
 
 
 def _failure_name(error: APIError) -> str:

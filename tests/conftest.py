@@ -18,6 +18,7 @@ from nebius_ft_async import AsyncSession, RetryPolicy
 API_KEY = "sk-test-4f1c9e2b7a6d5c3e"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+JobStep = dict[str, Any] | int | Callable[[], dict[str, Any] | int]
 
 
 def json_response(
@@ -69,6 +70,21 @@ class FakeApi:
     operation_results: dict[str, Any] = field(default_factory=dict)
     faults: list[Handler] = field(default_factory=list)
     seen: list[SeenRequest] = field(default_factory=list)
+    job_scripts: dict[str, list[JobStep]] = field(default_factory=dict)
+    delay: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    def script_job(self, job_id: str, *steps: JobStep) -> None:
+        """Answer successive GETs of a job with these steps; the last one repeats.
+
+        A step is a job body, an error status, or a function called at that poll that
+        returns either (it may change other state, such as the job's events).
+        """
+        self.job_scripts[job_id] = list(steps)
+
+    def gets_of(self, job_id: str) -> int:
+        return sum(1 for r in self.seen if r.path == f"/v1/fine_tuning/jobs/{job_id}")
 
     def fail_next(self, *handlers: Handler) -> None:
         """Serve these handlers' answers to the next requests, one each, before the real ones."""
@@ -94,7 +110,13 @@ class FakeApi:
             return json_response({"detail": "Invalid API key"}, status=401)
         if self.faults:
             return await self.faults.pop(0)(request)
-        return await handler(request)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)  # lets concurrent requests overlap
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     def _job_or_404(self, job_id: str) -> dict[str, Any]:
         if job_id not in self.jobs:
@@ -104,7 +126,19 @@ class FakeApi:
         return self.jobs[job_id]
 
     async def _get_job(self, request: web.Request) -> web.Response:
-        return json_response(self._job_or_404(request.match_info["job_id"]))
+        job_id = request.match_info["job_id"]
+        script = self.job_scripts.get(job_id)
+        if script:
+            step = script.pop(0) if len(script) > 1 else script[0]
+            answer = step() if callable(step) else step
+            if isinstance(answer, int):
+                return json_response(
+                    {"detail": f"scripted {answer}"},
+                    status=answer,
+                    headers={"retry-after-ms": "1"} if answer == 429 else None,
+                )
+            self.jobs[job_id] = answer
+        return json_response(self._job_or_404(job_id))
 
     async def _list_events(self, request: web.Request) -> web.Response:
         job_id = request.match_info["job_id"]
