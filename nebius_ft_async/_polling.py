@@ -216,7 +216,7 @@ class JobMonitor:
         self._order = itertools.count()
         self._paused_until = 0.0
         self._ready: asyncio.Queue[str] = asyncio.Queue(maxsize=max_concurrent_polls)
-        self._outcomes: deque[FineTuningJob | JobWaitError] = deque()
+        self._outcomes: deque[tuple[str, FineTuningJob | JobWaitError]] = deque()
         self._waiters: dict[str, asyncio.Future[FineTuningJob]] = {}
         self._schedule_changed = asyncio.Event()
         self._outcome_added = asyncio.Event()
@@ -242,21 +242,26 @@ class JobMonitor:
 
     async def aclose(self) -> None:
         """Stop watching; pending ``wait()`` calls are cancelled."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
         for future in self._waiters.values():
             future.cancel()
+        self._waiters.clear()
+        for task in self._tasks:
+            task.cancel()
+        with anyio.CancelScope(shield=True):  # even when closed from a cancelled scope
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
 
     def add(self, *job_ids: str) -> None:
         """Start watching these jobs (ids already watched are left as they are)."""
         fresh = [job_id for job_id in dict.fromkeys(job_ids) if job_id not in self._watches]
         now = asyncio.get_running_loop().time()
         deadline = None if self._timeout is None else now + self._timeout
+        spread = (
+            self._poll_interval if deadline is None else min(self._poll_interval, deadline - now)
+        )
         for index, job_id in enumerate(fresh):
             self._watches[job_id] = _Watch(job_id, deadline)
-            self._schedule(job_id, now + self._poll_interval * index / len(fresh))
+            self._schedule(job_id, now + spread * index / len(fresh))
 
     async def wait(self, job_id: str) -> FineTuningJob:
         """Watch ``job_id`` (if not yet watched) and return it once final.
@@ -266,15 +271,18 @@ class JobMonitor:
         if not self._tasks:
             raise RuntimeError("use the JobMonitor inside 'async with' before waiting")
         future = self._waiters.get(job_id)
-        if future is None:
+        if future is None or future.done():
             future = self._waiters[job_id] = asyncio.get_running_loop().create_future()
             self.add(job_id)
-        return await future
+        # shielded: one cancelled caller must not cancel the others waiting for the same job
+        return await asyncio.shield(future)
 
     def __aiter__(self) -> AsyncIterator[FineTuningJob | JobWaitError]:
-        return self._iterate()
+        return (outcome async for _, outcome in self.outcomes_by_id())
 
-    async def _iterate(self) -> AsyncIterator[FineTuningJob | JobWaitError]:
+    async def outcomes_by_id(self) -> AsyncIterator[tuple[str, FineTuningJob | JobWaitError]]:
+        """Like iterating the monitor, with each outcome paired with the id it was added as
+        (the server may spell a job's ``id`` differently)."""
         while True:
             if self._outcomes:
                 yield self._outcomes.popleft()
@@ -298,7 +306,7 @@ class JobMonitor:
             else:
                 future.set_result(outcome)
         else:
-            self._outcomes.append(outcome)
+            self._outcomes.append((watch.job_id, outcome))
         self._outcome_added.set()
 
     async def _dispatch(self) -> None:
@@ -326,7 +334,8 @@ class JobMonitor:
                 await self._poll_watch(watch)
 
     async def _poll_watch(self, watch: _Watch) -> None:
-        now = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         if watch.deadline is not None and now >= watch.deadline:
             self._finish(watch, _timeout_error(watch, self._timeout))
             return
@@ -348,13 +357,13 @@ class JobMonitor:
                 return
             _log_transient(watch.job_id, error, wait)
             if isinstance(error, RateLimitError) and error.retry_after:
-                self._paused_until = max(self._paused_until, now + error.retry_after)
+                self._paused_until = max(self._paused_until, loop.time() + error.retry_after)
         else:
             if job.is_terminal:
                 self._finish(watch, job)
                 return
             wait = next_poll_delay(self._poll_interval)
-        next_poll = now + wait
+        next_poll = loop.time() + wait  # counted from the answer, not from the request
         if watch.deadline is not None:
             next_poll = min(next_poll, watch.deadline)
         self._schedule(watch.job_id, next_poll)
@@ -413,15 +422,16 @@ async def wait_for_jobs(
     in the order the ids were given."""
     ids = list(dict.fromkeys(job_ids))
     outcomes: dict[str, FineTuningJob | JobWaitError] = {}
-    async for outcome in as_completed(
+    async with JobMonitor(
         session,
-        ids,
         poll_interval=poll_interval,
         timeout=timeout,
         max_concurrent_polls=max_concurrent_polls,
         on_update=on_update,
-    ):
-        outcomes[outcome.job_id if isinstance(outcome, JobWaitError) else outcome.id] = outcome
+    ) as monitor:
+        monitor.add(*ids)
+        async for job_id, outcome in monitor.outcomes_by_id():
+            outcomes[job_id] = outcome
     return {job_id: outcomes[job_id] for job_id in ids}
 
 
@@ -476,6 +486,7 @@ async def _collect_new_events(
     ``fresh`` as they arrive, so a failure midway loses none of them.
     """
     after: str | None = None
+    cursors_used: set[str | None] = {None}
     jumped = False
     while True:
         page = await session.list_events(job_id, limit=page_size, after=after)
@@ -487,9 +498,12 @@ async def _collect_new_events(
         last_id = page.data[-1].id
         if not page.has_more:
             return last_id
-        if not new and not jumped and tail is not None and tail != last_id:
+        if not new and jumped:
+            return tail  # past the jump, a page of nothing new: the rest was seen before
+        if not new and tail is not None and tail not in cursors_used:
             after, jumped = tail, True
-            continue
-        if last_id == after:
-            return tail
-        after = last_id
+        elif last_id in cursors_used:
+            return tail  # the cursor came back: a server that cycles cannot trap the walk
+        else:
+            after = last_id
+        cursors_used.add(after)

@@ -102,9 +102,15 @@ class AsyncSession:
         allow_insecure_http: bool = False,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
-        if not key.strip():
+        key = key.strip()
+        if not key:
             raise ConfigurationError(
                 "No API key: pass api_key=... or set the NEBIUS_API_KEY environment variable"
+            )
+        if not (key.isascii() and key.isprintable()):
+            raise ConfigurationError(
+                "The API key holds characters an HTTP header cannot carry "
+                "(control characters or non-ASCII); check NEBIUS_API_KEY or api_key"
             )
         if max_connections < 1:
             raise ConfigurationError(f"max_connections must be at least 1, got {max_connections}")
@@ -124,10 +130,11 @@ class AsyncSession:
         self.retry_policy = policy
         self.max_response_bytes = max_response_bytes
         self._headers = {
-            "Authorization": f"Bearer {key.strip()}",
+            "Authorization": f"Bearer {key}",
             "Accept": "application/json",
             "User-Agent": f"nebius-ft-async/{__version__}",
         }
+        self._key_bytes = key.encode()
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         self._max_connections = max_connections
         self._slots = asyncio.Semaphore(max_connections)
@@ -255,7 +262,7 @@ class AsyncSession:
                 raise decode_error(
                     status,
                     content_type,
-                    body,
+                    self._redact(body),
                     str(exc),
                     method=method,
                     path=path,
@@ -270,9 +277,10 @@ class AsyncSession:
         Returns status, content type, request id and body of a 2xx answer; raises the
         matching ``APIError`` for anything else.
         """
-        client = self._client_session()
         async with self._slots:
+            client = self._client_session()  # after the wait for a slot: close() may have run
             for _ in range(MAX_REDIRECTS + 1):
+                failure: APIError | None = None
                 try:
                     async with client.request(
                         method, url, headers=self._headers, allow_redirects=False
@@ -283,17 +291,21 @@ class AsyncSession:
                         content_type = response.content_type
                         body = await self._read_body(response, method, path, request_id)
                 except TimeoutError:
-                    raise APITimeoutError(
+                    failure = APITimeoutError(
                         f"{method} {path} timed out after {self._timeout.total:g} s",
                         method=method,
                         path=path,
-                    ) from None
+                    )
                 except aiohttp.ClientError as exc:
-                    raise APIConnectionError(
+                    failure = APIConnectionError(
                         f"{method} {path} failed: {type(exc).__name__}: {exc}",
                         method=method,
                         path=path,
-                    ) from None
+                    )
+                if failure is not None:
+                    # raised outside the except block: aiohttp's exception, whose request_info
+                    # holds the Authorization header, must not ride along as __context__
+                    raise failure
                 if status < 300:
                     return status, content_type, request_id, body
                 if status in _REDIRECT_STATUSES and "location" in headers:
@@ -302,15 +314,24 @@ class AsyncSession:
                 raise status_error(
                     status,
                     response.reason or "",
-                    body,
+                    self._redact(body),
                     method=method,
                     path=path,
                     request_id=request_id,
                     retry_after=parse_retry_after(headers),
                 )
-        raise APIConnectionError(
-            f"{method} {path}: more than {MAX_REDIRECTS} redirects", method=method, path=path
+        raise APIStatusError(
+            f"{method} {path}: more than {MAX_REDIRECTS} redirects",
+            status_code=status,
+            method=method,
+            path=path,
         )
+
+    def _redact(self, body: bytes) -> bytes:
+        """The body with the API key blanked out, for a server that echoes the request."""
+        if self._key_bytes in body:
+            return body.replace(self._key_bytes, b"[redacted]")
+        return body
 
     async def _read_body(
         self,
@@ -319,12 +340,13 @@ class AsyncSession:
         path: str,
         request_id: str | None,
     ) -> bytes:
-        """The whole body, refusing one larger than ``max_response_bytes``."""
+        """The whole body, refusing one larger than ``max_response_bytes`` once decompressed."""
         cap = self.max_response_bytes
         declared = response.content_length
-        if declared is not None and declared <= cap:
+        compressed = response.headers.get("content-encoding", "identity") != "identity"
+        if declared is not None and declared <= cap and not compressed:
             return await response.read()
-        if declared is None:
+        if declared is None or compressed:  # count what is decompressed, not what is sent
             chunks = []
             size = 0
             async for chunk in response.content.iter_chunked(_READ_CHUNK):
@@ -516,8 +538,17 @@ def _same_origin_redirect(url: URL, location: str, status: int, method: str, pat
 
     The Authorization header is only ever sent to the configured origin.
     """
-    target = url.join(URL(location))
-    if target.origin() != url.origin():
+    try:
+        target = url.join(URL(location))
+        same_origin = target.origin() == url.origin()
+    except ValueError:
+        raise APIStatusError(
+            f"HTTP {status} on {method} {path}: the redirect's Location is not a valid URL",
+            status_code=status,
+            method=method,
+            path=path,
+        ) from None
+    if not same_origin:
         raise APIStatusError(
             f"HTTP {status} on {method} {path}: refusing to follow a redirect to another "
             f"origin ({target.origin()})",

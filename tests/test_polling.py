@@ -335,3 +335,80 @@ def test_poll_helpers_are_pure() -> None:
     )
     assert watched_state(job) == (JobStatus.RUNNING, None, None, None, None)
     assert transient_wait(ValueError("bug"), 5.0) is None
+
+
+async def test_one_cancelled_wait_does_not_cancel_other_waiters(
+    api: FakeApi, session: AsyncSession
+) -> None:
+    api.script_job("j1", running("j1", 1), running("j1", 2), job_body("j1", status="succeeded"))
+    async with JobMonitor(session, poll_interval=0.02) as monitor:
+        impatient = asyncio.create_task(monitor.wait("j1"))
+        patient = asyncio.create_task(monitor.wait("j1"))
+        await asyncio.sleep(0)
+        impatient.cancel()
+        job = await patient
+        again = await monitor.wait("j1")  # a new wait after a finished one watches again
+    assert impatient.cancelled()
+    assert job.status == "succeeded" and again.status == "succeeded"
+
+
+async def test_closing_a_monitor_under_a_cancel_scope_cancels_its_waiters(
+    api: FakeApi, session: AsyncSession
+) -> None:
+    import anyio
+
+    api.script_job("j1", running("j1", 1))
+    waiter: asyncio.Task[FineTuningJob] | None = None
+    with anyio.move_on_after(0.1):
+        async with JobMonitor(session, poll_interval=0.01) as monitor:
+            waiter = asyncio.create_task(monitor.wait("j1"))
+            await asyncio.sleep(10)
+    assert waiter is not None
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert waiter.cancelled()
+
+
+async def test_follow_events_stops_on_a_server_whose_cursor_cycles(
+    api: FakeApi, session: AsyncSession, serve: Any
+) -> None:
+    from aiohttp import web
+
+    from .conftest import json_response
+
+    calls = 0
+
+    async def events(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        after = request.query.get("after")
+        data = [event_body(2 if after == "ftevent-00001" else 1, "j1")]
+        return json_response({"object": "list", "data": data, "has_more": True})
+
+    async def job(request: web.Request) -> web.Response:
+        return json_response(job_body("j1", status="succeeded"))
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", job)
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}/events", events)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url) as cycling:
+        followed = [event.id async for event in follow_events(cycling, "j1", poll_interval=TICK)]
+    assert followed == ["ftevent-00001", "ftevent-00002"]
+    assert calls <= 3
+
+
+async def test_wait_for_jobs_keys_by_the_ids_asked_for(api: FakeApi, session: AsyncSession) -> None:
+    api.script_job("FTJOB-A", job_body("ftjob-a", status="succeeded"))  # the server lowercases
+    results = await wait_for_jobs(session, ["FTJOB-A"], poll_interval=TICK)
+    assert list(results) == ["FTJOB-A"]
+    assert isinstance(results["FTJOB-A"], FineTuningJob) and results["FTJOB-A"].id == "ftjob-a"
+
+
+async def test_first_polls_of_a_batch_fit_inside_a_short_timeout(
+    api: FakeApi, session: AsyncSession
+) -> None:
+    for job_id in "abcd":
+        api.script_job(job_id, running(job_id, 1))
+    results = await wait_for_jobs(session, list("abcd"), poll_interval=10, timeout=0.2)
+    assert all(isinstance(r, WaitTimeout) and r.job is not None for r in results.values())

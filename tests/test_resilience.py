@@ -21,7 +21,9 @@ from nebius_ft_async import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    FineTuningJob,
     InternalServerError,
+    NebiusError,
     RateLimitError,
     ResponseDecodeError,
     RetryPolicy,
@@ -456,3 +458,106 @@ async def test_bad_request_error_keeps_server_detail(api: FakeApi, session: Asyn
     api.fail_next(status(400))
     with pytest.raises(BadRequestError, match="scripted 400"):
         await session.get_job("j1")
+
+
+async def test_compressed_body_is_capped_after_decompression(serve: Serve) -> None:
+    import gzip
+
+    async def bomb(request: web.Request) -> web.Response:
+        packed = gzip.compress(b'{"id": "' + b"a" * 2_000_000 + b'"}')
+        return web.Response(
+            body=packed, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", bomb)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url, max_response_bytes=100_000) as session:
+        with pytest.raises(ResponseDecodeError, match="100000 byte limit"):
+            await session.get_job("j1")
+
+
+async def test_malformed_response_error_carries_no_aiohttp_context(serve: Serve) -> None:
+    async def brotli(request: web.Request) -> web.Response:
+        return web.Response(
+            body=b"not brotli",
+            headers={"Content-Encoding": "br", "Content-Type": "application/json"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", brotli)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url, max_retries=0) as session:
+        with pytest.raises(APIConnectionError) as caught:
+            await session.get_job("j1")
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
+    assert API_KEY not in "".join(traceback.format_exception(caught.value))
+
+
+async def test_server_echoing_the_key_is_redacted(api: FakeApi, session: AsyncSession) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(status=400, text=f"bad request; you sent {dict(request.headers)}")
+
+    async def echo_ok(request: web.Request) -> web.Response:
+        return web.Response(text=f"<html>{request.headers['Authorization']}</html>")
+
+    api.fail_next(echo, echo_ok)
+    for expected in (BadRequestError, ResponseDecodeError):
+        with pytest.raises(expected) as caught:
+            await session.get_job("j1")
+        error = caught.value
+        texts = [str(error), repr(vars(error)), "".join(traceback.format_exception(error))]
+        assert all(API_KEY not in text for text in texts)
+        assert "[redacted]" in str(error)
+
+
+@pytest.mark.parametrize("location", ["http://[::1", "http://127.0.0.1:99999/x"])
+async def test_malformed_redirect_location_is_a_status_error(serve: Serve, location: str) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": location})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", moved)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url) as session:
+        with pytest.raises(APIStatusError, match="Location is not a valid URL"):
+            await session.get_job("j1")
+
+
+async def test_redirect_loop_is_not_retried(serve: Serve) -> None:
+    calls = 0
+
+    async def loop(request: web.Request) -> web.Response:
+        nonlocal calls
+        calls += 1
+        raise web.HTTPFound("/v1/fine_tuning/jobs/again")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", loop)
+    url = await serve(app)
+    async with AsyncSession(API_KEY, base_url=url) as session:
+        with pytest.raises(APIStatusError, match="more than 5 redirects"):
+            await session.get_job("j1")
+    assert calls == 6
+
+
+async def test_close_while_calls_wait_for_a_slot(serve: Serve) -> None:
+    release = asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        await release.wait()
+        return json_response(job_body("j1"))
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", held)
+    url = await serve(app)
+    session = AsyncSession(API_KEY, base_url=url, max_connections=1, max_retries=0)
+    first = asyncio.create_task(session.get_job("j1"))
+    queued = asyncio.create_task(session.get_job("j1"))
+    await asyncio.sleep(0.05)
+    closing = asyncio.create_task(session.close())
+    release.set()
+    await closing
+    results = await asyncio.gather(first, queued, return_exceptions=True)
+    assert all(isinstance(result, (NebiusError, FineTuningJob)) for result in results)
+    assert isinstance(results[1], NebiusError)

@@ -249,7 +249,7 @@ async def test_connection_refused_is_connection_error(serve: Serve) -> None:
         with pytest.raises(APIConnectionError) as caught:
             await session.get_job("j1")
     assert "GET /v1/fine_tuning/jobs/j1" in str(caught.value)
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.__cause__ is None and caught.value.__context__ is None
 
 
 @pytest.mark.parametrize(
@@ -318,3 +318,10 @@ async def test_unexpected_body_is_response_decode_error(
     assert problem in str(error)
     assert error.__cause__ is None
     assert len(api.seen) == 1  # a bad body is not retried
+
+
+@pytest.mark.parametrize("key", ["sk-abc\nX-Injected: 1", "sk-\x00", "sk-ключ"])
+def test_key_a_header_cannot_carry_is_refused(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="API key") as caught:
+        AsyncSession(key)
+    assert key not in str(caught.value)
