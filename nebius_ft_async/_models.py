@@ -18,7 +18,6 @@ Decoding is lenient wherever the server may grow (the API marks every object
 ``msgspec.to_builtins(model)`` turns any model into JSON-ready builtins.
 """
 
-from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime

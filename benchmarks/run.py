@@ -1,0 +1,402 @@
+"""Run every benchmark in one go and write the table to benchmarks/results.md.
+
+    pip install -e '.[bench]'
+    python benchmarks/run.py            # a few minutes on 2 cores
+    python benchmarks/run.py --quick    # tiny sizes: checks that everything still runs
+
+All numbers are ratios against baselines measured in the same run, against a local aiohttp
+server started in another process on 127.0.0.1 (see _server.py). Client CPU time is
+``time.process_time()`` in this process; the server's CPU is not counted. Each figure is the
+median of several rounds. openai-python rows are skipped when openai is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import timeit
+from collections.abc import Awaitable, Callable
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import nebius_ft_async  # noqa: E402
+from benchmarks import _baselines as baselines  # noqa: E402
+from nebius_ft_async import AsyncSession, FineTuningJob, WaitTimeout, wait_for_jobs  # noqa: E402
+from nebius_ft_async._models import checkpoint_page_decoder, job_decoder  # noqa: E402
+from tests.samples import checkpoint_body, job_body  # noqa: E402
+
+try:
+    import openai
+except ImportError:  # the bench extra is not installed
+    openai = None  # type: ignore[assignment]
+
+Row = tuple[str, str, str]
+Call = Callable[[int], Awaitable[object]]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+class Server:
+    """The benchmark API in its own process."""
+
+    def __init__(self, polls_to_finish: int, events: int) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "_server.py"),
+                "--polls-to-finish",
+                str(polls_to_finish),
+                "--events",
+                str(events),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.url = f"http://127.0.0.1:{self.process.stdout.readline().strip()}"
+
+    async def requests_seen(self) -> int:
+        async with aiohttp.ClientSession() as client, client.get(self.url + "/stats") as response:
+            return int((await response.json())["requests"])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+async def measure(call: Call, total: int, concurrency: int) -> tuple[float, float]:
+    """Run ``call`` ``total`` times from ``concurrency`` workers: CPU s per op, ops per s."""
+
+    async def worker(first: int) -> None:
+        for index in range(first, total, concurrency):
+            await call(index)
+
+    await asyncio.gather(*(worker(i) for i in range(min(concurrency, 100))))  # warm the pool
+    gc.collect()
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu / total, total / wall
+
+
+# -- 1. get_job at concurrency 100 ---------------------------------------------------------
+
+
+async def get_job_round(url: str, client_name: str, total: int) -> tuple[float, float]:
+    ids = [f"ftjob-bench-{i % 100}" for i in range(total)]
+    if client_name == "nebius_ft_async":
+        async with AsyncSession("bench-key", base_url=url) as session:
+            return await measure(lambda i: session.get_job(ids[i]), total, 100)
+    if client_name == "floor":
+        async with baselines.floor_client() as client:
+            return await measure(lambda i: baselines.floor_get_job(client, url, ids[i]), total, 100)
+    assert openai is not None
+    async with openai.AsyncOpenAI(api_key="bench-key", base_url=url + "/v1", max_retries=0) as oa:
+        return await measure(lambda i: oa.fine_tuning.jobs.retrieve(ids[i]), total, 100)
+
+
+def bench_get_job(url: str, total: int, rounds: int) -> list[Row]:
+    clients = ["floor", "nebius_ft_async"] + (["openai-python"] if openai else [])
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
+    rate: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(rounds):
+        for name in clients:  # interleaved, so drift hits every client alike
+            per_op, per_s = asyncio.run(get_job_round(url, name, total))
+            cpu[name].append(per_op)
+            rate[name].append(per_s)
+    floor = median(cpu["floor"])
+    rows = [
+        (
+            f"get_job, {total} requests at concurrency 100: {name}",
+            f"{median(cpu[name]) * 1e6:.0f} µs CPU/op, {median(rate[name]):.0f} req/s",
+            f"{median(cpu[name]) / floor:.2f}x floor",
+        )
+        for name in clients
+    ]
+    if openai:
+        rows.append(
+            (
+                "get_job: openai-python CPU per op / nebius_ft_async",
+                "",
+                f"{median(cpu['openai-python']) / median(cpu['nebius_ft_async']):.1f}x",
+            )
+        )
+    return rows
+
+
+# -- 2. decoding alone ---------------------------------------------------------------------
+
+
+def per_call(decode: Callable[[bytes], object], body: bytes, number: int, rounds: int) -> float:
+    """Median seconds per ``decode(body)``."""
+    return median(timeit.repeat(partial(decode, body), number=number, repeat=rounds)) / number
+
+
+def bench_decode(number: int, rounds: int) -> list[Row]:
+    job = msgspec.json.encode(job_body())
+    page = msgspec.json.encode(
+        {"object": "list", "data": [checkpoint_body(i) for i in range(100)], "has_more": False}
+    )
+    cases: list[tuple[str, bytes, Callable[[bytes], object], Callable[[bytes], object], Any]] = [
+        ("a full job", job, job_decoder.decode, baselines.raw_job_decoder.decode, None),
+        (
+            "a 100-checkpoint page",
+            page,
+            checkpoint_page_decoder.decode,
+            baselines.raw_checkpoint_page_decoder.decode,
+            None,
+        ),
+    ]
+    if openai:
+        from openai._models import construct_type
+        from openai.pagination import AsyncCursorPage
+        from openai.types.fine_tuning import FineTuningJob as OpenAIJob
+        from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint as OpenAICheckpoint
+
+        # what openai-python does with a body: json.loads, then construct_type (its models
+        # reject Nebius bodies under strict validation: mlflow/hf integrations are not OpenAI's)
+        cases[0] = (*cases[0][:4], lambda b: construct_type(type_=OpenAIJob, value=json.loads(b)))
+        page_type = AsyncCursorPage[OpenAICheckpoint]
+        cases[1] = (*cases[1][:4], lambda b: construct_type(type_=page_type, value=json.loads(b)))
+    rows: list[Row] = []
+    for label, body, ours, raw, theirs in cases:
+        scale = 1 if label == "a full job" else 20
+        ours_s = per_call(ours, body, number // scale, rounds)
+        raw_s = per_call(raw, body, number // scale, rounds)
+        rows.append(
+            (
+                f"decode {label}: nebius_ft_async vs raw msgspec Struct",
+                f"{ours_s * 1e6:.1f} µs vs {raw_s * 1e6:.1f} µs",
+                f"{ours_s / raw_s:.2f}x raw",
+            )
+        )
+        if theirs is not None:
+            theirs_s = per_call(theirs, body, max(number // scale // 20, 10), rounds)
+            rows.append(
+                (
+                    f"decode {label}: openai-python pydantic models",
+                    f"{theirs_s * 1e6:.1f} µs",
+                    f"{theirs_s / ours_s:.0f}x slower than nebius_ft_async",
+                )
+            )
+    return rows
+
+
+# -- 3. paging -----------------------------------------------------------------------------
+
+
+async def paging_round(server: Server, floor: bool) -> tuple[float, float, int]:
+    before = await server.requests_seen()
+    count = 0
+    cpu, wall = time.process_time(), time.perf_counter()
+    if floor:
+        async with baselines.floor_client() as client:
+            after: str | None = None
+            while True:
+                page = await baselines.floor_list_events(client, server.url, "j", after, 100)
+                count += len(page.data)
+                if not page.has_more or not page.data:
+                    break
+                after = page.data[-1].id
+    else:
+        async with AsyncSession("bench-key", base_url=server.url) as session:
+            async for _ in session.iter_events("j", page_size=100):
+                count += 1
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    requests = await server.requests_seen() - before
+    return cpu, count / wall, requests
+
+
+def bench_paging(server: Server, rounds: int, events: int) -> list[Row]:
+    results: dict[str, list[tuple[float, float, int]]] = {"floor": [], "nebius_ft_async": []}
+    for _ in range(rounds):
+        for name in results:
+            results[name].append(asyncio.run(paging_round(server, name == "floor")))
+    floor_cpu = median([r[0] for r in results["floor"]])
+    rows = []
+    for name, runs in results.items():
+        cpu = median([r[0] for r in runs])
+        rows.append(
+            (
+                f"iterate {events} events (pages of 100): {name}",
+                f"{runs[-1][2]} requests, {median([r[1] for r in runs]):.0f} items/s",
+                f"{cpu / floor_cpu:.2f}x floor CPU",
+            )
+        )
+    return rows
+
+
+# -- 4. many jobs --------------------------------------------------------------------------
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def many_jobs_round(server: Server, jobs: int, interval: float) -> dict[str, float]:
+    ids = [f"ftjob-watch-{i:06d}" for i in range(jobs)]
+    async with AsyncSession("bench-key", base_url=server.url) as session:
+        gc.collect()
+        baseline = rss_mib()
+        before = await server.requests_seen()
+        cpu = time.process_time()
+        results = await wait_for_jobs(session, ids, poll_interval=interval, timeout=600)
+        cpu = time.process_time() - cpu
+        requests = await server.requests_seen() - before
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "growth": peak - baseline,
+        "requests": requests,
+        "cpu_per_poll": cpu / requests,
+        "succeeded": sum(isinstance(r, FineTuningJob) for r in results.values()),
+        "timeouts": sum(isinstance(r, WaitTimeout) for r in results.values()),
+    }
+
+
+async def floor_poll_round(server: Server, polls: int) -> float:
+    async with baselines.floor_client() as client:
+        cpu = time.process_time()
+        limit = asyncio.Semaphore(32)
+
+        async def poll(index: int) -> None:
+            async with limit:
+                await baselines.floor_get_job(client, server.url, f"ftjob-floor-{index}")
+
+        await asyncio.gather(*(poll(i) for i in range(polls)))
+        return (time.process_time() - cpu) / polls
+
+
+def bench_many_jobs(jobs: int, interval: float) -> list[Row]:
+    # a fresh server and a fresh process-wide peak: this runs in a child process of its own
+    output = subprocess.run(
+        [sys.executable, __file__, "--many-jobs-child", str(jobs), str(interval)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    result = json.loads(output.splitlines()[-1])
+    return [
+        (
+            f"watch {jobs} jobs to completion (wait_for_jobs, poll every {interval:g} s)",
+            f"{result['succeeded']:.0f} succeeded, {result['timeouts']:.0f} timeouts, "
+            f"{result['requests']:.0f} requests",
+            f"peak RSS growth {result['growth']:.1f} MiB",
+        ),
+        (
+            "many jobs: client CPU per poll vs floor (bare aiohttp gets)",
+            f"{result['cpu_per_poll'] * 1e6:.0f} µs vs {result['floor_cpu'] * 1e6:.0f} µs",
+            f"{result['cpu_per_poll'] / result['floor_cpu']:.2f}x floor",
+        ),
+    ]
+
+
+def many_jobs_child(jobs: int, interval: float) -> None:
+    server = Server(polls_to_finish=3, events=10)
+    try:
+        result = asyncio.run(many_jobs_round(server, jobs, interval))
+        result["floor_cpu"] = asyncio.run(floor_poll_round(server, int(result["requests"])))
+    finally:
+        server.stop()
+    print(json.dumps(result))
+
+
+# -- 5. start-up ---------------------------------------------------------------------------
+
+
+def import_seconds(statement: str, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", statement], check=True)
+        times.append(time.perf_counter() - started)
+    return median(times)
+
+
+def bench_startup(rounds: int) -> list[Row]:
+    # as installed from a wheel: bytecode compiled (pip does this for every dependency)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", nebius_ft_async.__path__[0]], check=True
+    )
+    python = import_seconds("pass", rounds)
+    deps = import_seconds("import aiohttp, msgspec, anyio, backoff", rounds) - python
+    ours = import_seconds("import nebius_ft_async", rounds) - python
+    rows = [
+        ("import aiohttp, msgspec, anyio, backoff", f"{deps * 1000:.0f} ms", "baseline"),
+        ("import nebius_ft_async", f"{ours * 1000:.0f} ms", f"{ours / deps:.2f}x its deps"),
+    ]
+    if openai:
+        theirs = import_seconds("import openai", rounds) - python
+        rows.append(("import openai", f"{theirs * 1000:.0f} ms", f"{theirs / ours:.1f}x ours"))
+    return rows
+
+
+# -- the table -----------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| benchmark | measured | ratio |", "|---|---|---|"]
+    lines += [f"| {name} | {value} | {ratio} |" for name, value, ratio in rows]
+    return "\n".join(lines)
+
+
+def header() -> str:
+    versions = [f"nebius_ft_async {nebius_ft_async.__version__}", f"aiohttp {aiohttp.__version__}"]
+    versions.append(f"msgspec {msgspec.__version__}")
+    if openai:
+        versions.append(f"openai {openai.__version__}")
+    return (
+        f"Run on {date.today().isoformat()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores ({platform.machine()}), " + ", ".join(versions) + "."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, do not write results")
+    parser.add_argument("--many-jobs-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.many_jobs_child:
+        many_jobs_child(int(args.many_jobs_child[0]), float(args.many_jobs_child[1]))
+        return
+    quick = args.quick
+    rounds = 1 if quick else 5
+    events = 300 if quick else 10_000
+    server = Server(polls_to_finish=1_000_000, events=events)
+    try:
+        rows = bench_get_job(server.url, 200 if quick else 5_000, rounds)
+        rows += bench_paging(server, rounds, events)
+    finally:
+        server.stop()
+    rows += bench_decode(200 if quick else 20_000, rounds)
+    rows += bench_many_jobs(50 if quick else 10_000, 0.05 if quick else 1.0)
+    rows += bench_startup(1 if quick else 7)
+    text = f"{header()}\n\n{table(rows)}\n"
+    print(text)
+    if not quick:
+        (HERE / "results.md").write_text(
+            "# Benchmark results\n\nWritten by `python benchmarks/run.py`. " + text
+        )
+
+
+if __name__ == "__main__":
+    main()
