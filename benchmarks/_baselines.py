@@ -118,6 +118,7 @@ class RawCheckpoint(msgspec.Struct):
     step_number: int
     metrics: RawMetrics
     object: str = "fine_tuning.job.checkpoint"
+    result_files: list[str] = []
 
 
 class RawCheckpointPage(msgspec.Struct):

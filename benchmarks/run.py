@@ -323,13 +323,21 @@ def many_jobs_child(jobs: int, interval: float) -> None:
 # -- 5. start-up ---------------------------------------------------------------------------
 
 
-def import_seconds(statement: str, rounds: int) -> float:
-    times = []
+def import_seconds(modules: dict[str, str], rounds: int) -> dict[str, float]:
+    """Median time to import each module list in a fresh interpreter, interleaved round by
+    round. Timed inside the child, so interpreter start-up and exit noise stay out."""
+    times: dict[str, list[float]] = {name: [] for name in modules}
     for _ in range(rounds):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", statement], check=True)
-        times.append(time.perf_counter() - started)
-    return median(times)
+        for name, imports in modules.items():
+            code = (
+                "import time; started = time.perf_counter(); "
+                f"import {imports}; print(time.perf_counter() - started)"
+            )
+            output = subprocess.run(
+                [sys.executable, "-c", code], check=True, capture_output=True, text=True
+            ).stdout
+            times[name].append(float(output))
+    return {name: median(values) for name, values in times.items()}
 
 
 def bench_startup(rounds: int) -> list[Row]:
@@ -337,15 +345,17 @@ def bench_startup(rounds: int) -> list[Row]:
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", nebius_ft_async.__path__[0]], check=True
     )
-    python = import_seconds("pass", rounds)
-    deps = import_seconds("import aiohttp, msgspec, anyio, backoff", rounds) - python
-    ours = import_seconds("import nebius_ft_async", rounds) - python
+    modules = {"deps": "aiohttp, msgspec, anyio, backoff", "ours": "nebius_ft_async"}
+    if openai:
+        modules["openai"] = "openai"
+    seconds = import_seconds(modules, rounds)
+    deps, ours = seconds["deps"], seconds["ours"]
     rows = [
         ("import aiohttp, msgspec, anyio, backoff", f"{deps * 1000:.0f} ms", "baseline"),
         ("import nebius_ft_async", f"{ours * 1000:.0f} ms", f"{ours / deps:.2f}x its deps"),
     ]
     if openai:
-        theirs = import_seconds("import openai", rounds) - python
+        theirs = seconds["openai"]
         rows.append(("import openai", f"{theirs * 1000:.0f} ms", f"{theirs / ours:.1f}x ours"))
     return rows
 
@@ -389,7 +399,7 @@ def main() -> None:
         server.stop()
     rows += bench_decode(200 if quick else 20_000, rounds)
     rows += bench_many_jobs(50 if quick else 10_000, 0.05 if quick else 1.0)
-    rows += bench_startup(1 if quick else 7)
+    rows += bench_startup(1 if quick else 15)
     text = f"{header()}\n\n{table(rows)}\n"
     print(text)
     if not quick:

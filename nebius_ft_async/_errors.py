@@ -63,7 +63,23 @@ class APIError(NebiusError):
 
 
 class APIConnectionError(APIError):
-    """The server could not be reached, or the connection broke before a full answer."""
+    """The server could not be reached, or the connection broke before a full answer.
+
+    ``request_sent`` is False when the connection failed before anything was sent, so the
+    server cannot have acted on the request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        attempts: int = 1,
+        request_sent: bool = True,
+    ):
+        super().__init__(message, method=method, path=path, attempts=attempts)
+        self.request_sent = request_sent
 
 
 class APITimeoutError(APIConnectionError):

@@ -18,7 +18,6 @@ Decoding is lenient wherever the server may grow (the API marks every object
 ``msgspec.to_builtins(model)`` turns any model into JSON-ready builtins.
 """
 
-
 import enum
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -73,6 +72,38 @@ class EventType(_OpenStrEnum):
 
     MESSAGE = "message"
     METRICS = "metrics"
+
+
+class OperationStatus(_OpenStrEnum):
+    """Status of an operation; ``unknown`` is not final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for succeeded, failed and cancelled."""
+        return self in _TERMINAL_OPERATION_STATUSES
+
+
+_TERMINAL_OPERATION_STATUSES = frozenset(
+    {OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED}
+)
+
+
+class OperationType(_OpenStrEnum):
+    """What an operation does."""
+
+    YQL = "yql"
+    MATERIALIZE_HISTORY = "materialize_history"
+    BATCH_INFERENCE = "batch_inference"
+    FINETUNING = "finetuning"
+    FILE_TO_DATASET = "file_to_dataset"
+    DATASET_TO_FILE = "dataset_to_file"
 
 
 class Model(msgspec.Struct, kw_only=True):
@@ -277,7 +308,11 @@ class Metrics(Model):
 
 
 class FineTuningJobCheckpoint(Model):
-    """A checkpoint of a job, as listed under ``/v1/fine_tuning/jobs/{job_id}/checkpoints``."""
+    """A checkpoint of a job, as listed under ``/v1/fine_tuning/jobs/{job_id}/checkpoints``.
+
+    ``result_files`` (ids for ``download_file``) is only documented on an operation's
+    checkpoints; it is kept here too when the server sends it, and empty otherwise.
+    """
 
     id: str
     created_at: int
@@ -286,12 +321,11 @@ class FineTuningJobCheckpoint(Model):
     step_number: int
     metrics: Metrics = msgspec.field(default_factory=Metrics)
     object: str = "fine_tuning.job.checkpoint"
+    result_files: list[str] = msgspec.field(default_factory=list)
 
 
 class FineTuningCheckpoint(FineTuningJobCheckpoint):
     """A checkpoint produced by a fine-tuning operation, with its downloadable files."""
-
-    result_files: list[str] = msgspec.field(default_factory=list)
 
 
 class DatasetFileResult(Model):
@@ -312,6 +346,47 @@ class Page(Model, Generic[T]):
     first_id: str | None = None
     last_id: str | None = None
     object: str = "list"
+
+
+class FileObject(Model):
+    """An uploaded file (``/v1/files``)."""
+
+    id: str
+    bytes: int = 0
+    created_at: int = 0
+    filename: str = ""
+    purpose: str = ""
+    object: str = "file"
+    status: str | None = None
+    status_details: str | None = None
+
+
+class Operation(Model):
+    """A dataset operation (``/v1/operations``): fine-tuning, dataset-to-file, ...
+
+    ``params``, ``src`` and ``dst`` are kept as the server sends them: their shapes are only
+    partly documented.
+    """
+
+    id: str
+    type: OperationType | None = None
+    status: OperationStatus = OperationStatus.UNKNOWN
+    params: Any = None
+    src: list[Any] = msgspec.field(default_factory=list)
+    dst: list[Any] = msgspec.field(default_factory=list)
+    created_at: int | None = None
+    in_progress_at: int | None = None
+    finished_at: int | None = None
+    ai_project_id: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the operation has succeeded, failed or been cancelled."""
+        return self.status.is_terminal
+
+
+class _OperationErrors(Model):
+    data: list[str] = msgspec.field(default_factory=list)
 
 
 class ValidationErrorItem(Model):
@@ -353,3 +428,9 @@ event_page_decoder = msgspec.json.Decoder(Page[FineTuningJobEvent], strict=False
 checkpoint_decoder = msgspec.json.Decoder(FineTuningJobCheckpoint, strict=False)
 checkpoint_page_decoder = msgspec.json.Decoder(Page[FineTuningJobCheckpoint], strict=False)
 operation_results_decoder = msgspec.json.Decoder(_OperationResults, strict=False)
+job_page_decoder = msgspec.json.Decoder(Page[FineTuningJob], strict=False)
+file_decoder = msgspec.json.Decoder(FileObject, strict=False)
+file_page_decoder = msgspec.json.Decoder(Page[FileObject], strict=False)
+operation_decoder = msgspec.json.Decoder(Operation, strict=False)
+operation_page_decoder = msgspec.json.Decoder(Page[Operation], strict=False)
+operation_errors_decoder = msgspec.json.Decoder(_OperationErrors, strict=False)

@@ -14,17 +14,17 @@ import itertools
 import logging
 import random
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import anyio
 
+from ._endpoints import Endpoints
 from ._errors import APIError, NebiusError, RateLimitError
-from ._models import FineTuningJob, FineTuningJobEvent
+from ._models import FineTuningJob, FineTuningJobEvent, Operation
 from ._paging import DEFAULT_PAGE_SIZE
 from ._retry import is_retryable
-from ._session import AsyncSession
 
 log = logging.getLogger("nebius_ft_async")
 
@@ -35,15 +35,19 @@ POLL_JITTER = 0.1
 DEFAULT_MAX_CONCURRENT_POLLS = 32
 """Polls in flight at once in a JobMonitor, however many jobs it watches."""
 
+FinalT = TypeVar("FinalT", FineTuningJob, Operation)
+
 OnUpdate = Callable[[FineTuningJob], Any]
 """Called with the job when something a person watches changes; may be async."""
 
 
 class JobWaitError(NebiusError):
-    """Watching a job ended without a final state.
+    """Watching a job (or an operation) ended without a final state.
 
     ``job_id`` names the job, ``job`` is the last state seen (``None`` if never seen) and
     ``error`` is the cause (for example a ``NotFoundError``), also set as ``__cause__``.
+    From ``wait_for_operation``, ``job_id`` holds the operation id and ``operation`` the last
+    operation seen.
     """
 
     def __init__(
@@ -53,11 +57,13 @@ class JobWaitError(NebiusError):
         job_id: str,
         job: FineTuningJob | None = None,
         error: BaseException | None = None,
+        operation: Operation | None = None,
     ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.job = job
         self.error = error
+        self.operation = operation
         self.__cause__ = error
 
 
@@ -102,7 +108,7 @@ class _Watch:
 
 
 async def _poll(
-    session: AsyncSession,
+    session: Endpoints,
     watch: _Watch,
     on_update: OnUpdate | None,
     timeout: float | None = None,
@@ -114,18 +120,23 @@ async def _poll(
     if state != watch.last_state:
         watch.last_state = state
         if on_update is not None:
-            result = on_update(job)
-            if inspect.isawaitable(result):
-                await result
+            await _notify(on_update, job)
     return job
 
 
-def _log_transient(job_id: str, error: BaseException, wait: float) -> None:
-    log.warning("polling job %s failed (%s); polling again in %.1f s", job_id, error, wait)
+async def _notify(on_update: Callable[[Any], Any], value: object) -> None:
+    """Call a plain or async callback."""
+    result = on_update(value)
+    if inspect.isawaitable(result):
+        await result
+
+
+def _log_transient(object_id: str, error: BaseException, wait: float) -> None:
+    log.warning("polling %s failed (%s); polling again in %.1f s", object_id, error, wait)
 
 
 async def wait_for_job(
-    session: AsyncSession,
+    session: Endpoints,
     job_id: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -147,27 +158,72 @@ async def wait_for_job(
     stops the wait at once.
     """
     watch = _Watch(job_id)
-    with anyio.move_on_after(timeout) as scope:
+    job = await _poll_until_final(
+        lambda: _poll(session, watch, on_update), job_id, poll_interval, timeout
+    )
+    if job is None:
+        raise _timeout_error(watch, timeout)
+    return job
+
+
+async def wait_for_operation(
+    session: Endpoints,
+    operation_id: str,
+    *,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    timeout: float | None = None,
+    on_update: Callable[[Operation], Any] | None = None,
+) -> Operation:
+    """Poll an operation until it has succeeded, failed or been cancelled, and return it.
+
+    The same rules as ``wait_for_job``: ``unknown`` is not final, a failed operation is
+    returned (``get_operation_errors`` says why), ``on_update`` fires when the status
+    changes, ``timeout`` raises ``WaitTimeout`` with the last operation in ``.operation``.
+    Then ``get_operation_results`` gives its checkpoints or output file id.
+    """
+    last: list[Operation] = []
+
+    async def poll() -> Operation:
+        operation = await session.get_operation(operation_id)
+        changed = not last or last[0].status != operation.status
+        last[:] = [operation]
+        if changed and on_update is not None:
+            await _notify(on_update, operation)
+        return operation
+
+    operation = await _poll_until_final(poll, operation_id, poll_interval, timeout)
+    if operation is None:
+        status = last[0].status if last else "never seen"
+        raise WaitTimeout(
+            f"operation {operation_id} did not finish within {timeout:g} s (last status: {status})",
+            job_id=operation_id,
+            operation=last[0] if last else None,
+        )
+    return operation
+
+
+async def _poll_until_final(
+    poll: Callable[[], Awaitable[FinalT]],
+    object_id: str,
+    poll_interval: float,
+    timeout: float | None,
+) -> FinalT | None:
+    """Call ``poll`` until what it returns is final; ``None`` when ``timeout`` ran out."""
+    with anyio.move_on_after(timeout):
         while True:
             try:
-                job = await _poll(session, watch, on_update)
+                current = await poll()
             except APIError as error:
                 wait = transient_wait(error, poll_interval)
                 if wait is None:
                     raise
-                _log_transient(job_id, error, wait)
+                _log_transient(object_id, error, wait)
             else:
-                if job.is_terminal:
-                    return job
+                if current.is_terminal:
+                    return current
                 wait = next_poll_delay(poll_interval)
             await anyio.sleep(wait)
-    assert scope.cancelled_caught
-    raise WaitTimeout(
-        f"job {job_id} did not finish within {timeout:g} s "
-        f"(last status: {watch.last_job.status if watch.last_job else 'never seen'})",
-        job_id=job_id,
-        job=watch.last_job,
-    )
+    return None
 
 
 class JobMonitor:
@@ -197,7 +253,7 @@ class JobMonitor:
 
     def __init__(
         self,
-        session: AsyncSession,
+        session: Endpoints,
         *,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float | None = None,
@@ -379,7 +435,7 @@ def _timeout_error(watch: _Watch, timeout: float | None) -> WaitTimeout:
 
 
 async def as_completed(
-    session: AsyncSession,
+    session: Endpoints,
     job_ids: Iterable[str],
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -410,7 +466,7 @@ async def as_completed(
 
 
 async def wait_for_jobs(
-    session: AsyncSession,
+    session: Endpoints,
     job_ids: Iterable[str],
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -436,7 +492,7 @@ async def wait_for_jobs(
 
 
 async def follow_events(
-    session: AsyncSession,
+    session: Endpoints,
     job_id: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -471,7 +527,7 @@ async def follow_events(
 
 
 async def _collect_new_events(
-    session: AsyncSession,
+    session: Endpoints,
     job_id: str,
     page_size: int,
     seen: set[str],

@@ -46,11 +46,17 @@ class RetryPolicy:
         return waits
 
 
-def is_retryable(error: APIError) -> bool:
-    """Connection problems and timeouts, 408, 409, 429 and 5xx are worth another try."""
+def is_retryable(error: APIError, *, idempotent: bool = True) -> bool:
+    """Connection problems and timeouts, 408, 409, 429 and 5xx are worth another try.
+
+    A request that is not idempotent (one that creates something) is retried only when the
+    server cannot have acted on it: the connection failed before it was sent, or a 429.
+    """
     if isinstance(error, APIConnectionError):
-        return True
+        return idempotent or not error.request_sent
     if isinstance(error, APIStatusError):
+        if not idempotent:
+            return error.status_code == 429
         return error.status_code in RETRYABLE_STATUSES or error.status_code >= 500
     return False
 

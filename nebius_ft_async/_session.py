@@ -1,9 +1,10 @@
-"""AsyncSession: the one place that talks HTTP.
+"""AsyncSession: the one place that talks HTTP (the only module that imports aiohttp).
 
-A call goes, top to bottom: public method -> ``_get`` (overall deadline) -> ``_send``
-(retry loop) -> ``_attempt`` (a connection slot, one request, redirects) -> ``_read_body``
-(size cap) -> the endpoint's cached decoder. Everything that is not I/O lives in the pure
-modules ``_urls``, ``_retry``, ``_errors`` and ``_paging``.
+A call goes, top to bottom: an endpoint method (``_endpoints``) -> ``_request`` / ``_upload``
+/ ``_request_bytes`` / ``_download`` -> ``_call`` (overall deadline) -> ``_send`` (retry
+loop) -> ``_attempt`` (a connection slot, one request, redirects) -> ``_read_body`` (size cap)
+-> the endpoint's cached decoder. Everything that is not I/O lives in the pure modules
+``_urls``, ``_retry``, ``_errors``, ``_requests`` and ``_paging``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,18 @@ import asyncio
 import logging
 import os
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 import aiohttp
+import anyio
 import msgspec
 from yarl import URL
 
+from ._endpoints import Endpoints
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -30,23 +35,8 @@ from ._errors import (
     decode_error,
     status_error,
 )
-from ._models import (
-    DatasetFileResult,
-    FineTuningCheckpoint,
-    FineTuningJob,
-    FineTuningJobCheckpoint,
-    FineTuningJobEvent,
-    Page,
-    checkpoint_decoder,
-    checkpoint_page_decoder,
-    event_page_decoder,
-    job_decoder,
-    operation_results_decoder,
-    operation_results_from,
-)
-from ._paging import DEFAULT_PAGE_SIZE, iterate_items
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._urls import DEFAULT_BASE_URL, normalize_base_url, page_query, path_segment
+from ._urls import DEFAULT_BASE_URL, normalize_base_url
 from ._version import __version__
 
 log = logging.getLogger("nebius_ft_async")
@@ -65,10 +55,11 @@ MAX_REDIRECTS = 5
 """Same-origin redirects followed in one attempt."""
 
 _READ_CHUNK = 256 * 1024
+_DOWNLOAD_CHUNK = 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
-class AsyncSession:
+class AsyncSession(Endpoints):
     """An async client for the Nebius Token Factory fine-tuning API.
 
     ::
@@ -188,25 +179,144 @@ class AsyncSession:
 
     # -- the request path ------------------------------------------------------------
 
-    async def _get(
+    async def _request(
         self,
+        method: str,
         path: str,
         decoder: msgspec.json.Decoder[T],
         *,
+        json: bytes | None = None,
+        idempotent: bool = True,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> T:
+        """Send a request (with an encoded JSON body, if given) and decode its answer.
+
+        A request that is not ``idempotent`` is retried only when the server cannot have
+        acted on it: the connection failed before anything was sent, or the answer was 429.
+        """
+        body = None if json is None else self._json_body(json)
+        return await self._decoded(method, path, decoder, body, idempotent, timeout, max_retries)
+
+    async def _upload(
+        self,
+        path: str,
+        decoder: msgspec.json.Decoder[T],
+        file: str | os.PathLike[str] | bytes,
+        filename: str,
+        fields: dict[str, str],
+        *,
+        timeout: float | None = None,
+    ) -> T:
+        """POST a multipart form with ``fields`` and one file part, streamed from disk.
+
+        Not retried once the body may have reached the server (a retry would upload twice).
+        """
+
+        @contextmanager
+        def form() -> Iterator[tuple[Any, dict[str, str] | None]]:
+            data = aiohttp.FormData()
+            for name, value in fields.items():
+                data.add_field(name, value)
+            if isinstance(file, bytes):
+                data.add_field("file", file, filename=filename)
+                yield data, None
+                return
+            with open(file, "rb") as stream:  # read in chunks by aiohttp as it sends
+                data.add_field("file", stream, filename=filename)
+                yield data, None
+
+        return await self._decoded("POST", path, decoder, form, False, timeout, None)
+
+    async def _decoded(
+        self,
+        method: str,
+        path: str,
+        decoder: msgspec.json.Decoder[T],
+        body: RequestBody | None,
+        idempotent: bool,
         timeout: float | None,
         max_retries: int | None,
     ) -> T:
-        """GET ``path`` with retries, within the call's overall deadline if one is given."""
+        raw = await self._call(method, path, body, idempotent, timeout, max_retries, None)
+        try:
+            return decoder.decode(raw.body)
+        except msgspec.DecodeError as exc:
+            raise decode_error(
+                raw.status,
+                raw.content_type,
+                self._redact(raw.body),
+                str(exc),
+                method=method,
+                path=path,
+                request_id=raw.request_id,
+            ) from None
+
+    async def _request_bytes(
+        self, path: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> bytes:
+        """GET ``path`` and return its body as it is (within ``max_response_bytes``)."""
+        raw = await self._call("GET", path, None, True, timeout, max_retries, None)
+        return raw.body
+
+    async def _download(
+        self,
+        path: str,
+        destination: Path,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> int:
+        """Stream GET ``path`` into ``destination`` atomically; returns the bytes written.
+
+        The body goes to a temporary file beside the destination, which is renamed over it
+        only once the whole body has arrived; a broken or short download leaves nothing
+        under the destination's name. Retried attempts start the file afresh.
+        """
+        partial = destination.with_name(f".{destination.name}.{os.getpid()}.{id(self):x}.part")
+
+        async def save(response: aiohttp.ClientResponse) -> bytes:
+            written = 0
+            with open(partial, "wb") as file:  # noqa: ASYNC230 (writes go to a thread below)
+                async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
+                    await anyio.to_thread.run_sync(file.write, chunk)
+                    written += len(chunk)
+            expected = response.content_length
+            if expected is not None and written != expected and not _is_compressed(response):
+                raise aiohttp.ClientPayloadError(f"got {written} of {expected} bytes")
+            return str(written).encode()
+
+        try:
+            raw = await self._call("GET", path, None, True, timeout, max_retries, save)
+            partial.replace(destination)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return int(raw.body)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: RequestBody | None,
+        idempotent: bool,
+        timeout: float | None,
+        max_retries: int | None,
+        consume: Consume | None,
+    ) -> _RawResponse:
+        """``_send``, within the call's overall deadline if one is given."""
         if timeout is None:
-            return await self._send("GET", path, decoder, max_retries, None)
+            return await self._send(method, path, body, idempotent, max_retries, consume, None)
         deadline = asyncio.get_running_loop().time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
-                return await self._send("GET", path, decoder, max_retries, deadline)
+                return await self._send(
+                    method, path, body, idempotent, max_retries, consume, deadline
+                )
         except TimeoutError:
             raise APITimeoutError(
-                f"GET {path} did not finish within its {timeout:g} s deadline",
-                method="GET",
+                f"{method} {path} did not finish within its {timeout:g} s deadline",
+                method=method,
                 path=path,
             ) from None
 
@@ -214,11 +324,13 @@ class AsyncSession:
         self,
         method: str,
         path: str,
-        decoder: msgspec.json.Decoder[T],
+        body: RequestBody | None,
+        idempotent: bool,
         max_retries: int | None,
+        consume: Consume | None,
         deadline: float | None,
-    ) -> T:
-        """Send one request, retrying what is worth retrying, and decode the answer.
+    ) -> _RawResponse:
+        """The retry loop around ``_attempt``.
 
         A retry whose wait would end past ``deadline`` (loop time) is not attempted: the
         last error is raised at once instead of sleeping into a sure timeout.
@@ -230,12 +342,12 @@ class AsyncSession:
         schedule = None
         while True:
             try:
-                status, content_type, request_id, body = await self._attempt(method, url, path)
+                return await self._attempt(method, url, path, body, consume)
             except APIError as error:
                 error.attempts = attempt
                 retry_after = getattr(error, "retry_after", None)
                 if (
-                    not is_retryable(error)
+                    not is_retryable(error, idempotent=idempotent)
                     or attempt > retries_allowed
                     or (retry_after is not None and retry_after > policy.max_retry_after)
                 ):
@@ -255,70 +367,84 @@ class AsyncSession:
                 )
                 await policy.sleep(wait)
                 attempt += 1
-                continue
-            try:
-                return decoder.decode(body)
-            except msgspec.DecodeError as exc:
-                raise decode_error(
-                    status,
-                    content_type,
-                    self._redact(body),
-                    str(exc),
-                    method=method,
-                    path=path,
-                    request_id=request_id,
-                ) from None
 
     async def _attempt(
-        self, method: str, url: URL, path: str
-    ) -> tuple[int, str, str | None, bytes]:
+        self,
+        method: str,
+        url: URL,
+        path: str,
+        body: RequestBody | None,
+        consume: Consume | None,
+    ) -> _RawResponse:
         """One attempt: a connection slot, the request and its same-origin redirects.
 
-        Returns status, content type, request id and body of a 2xx answer; raises the
-        matching ``APIError`` for anything else.
+        Returns a 2xx answer (its body read by ``consume`` if given, else in full); raises
+        the matching ``APIError`` for anything else.
         """
         async with self._slots:
             client = self._client_session()  # after the wait for a slot: close() may have run
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
                 try:
-                    async with client.request(
-                        method, url, headers=self._headers, allow_redirects=False
-                    ) as response:
-                        status = response.status
-                        headers = response.headers
-                        request_id = headers.get("x-request-id") or headers.get("request-id")
-                        content_type = response.content_type
-                        body = await self._read_body(response, method, path, request_id)
-                except TimeoutError:
+                    with _NO_BODY if body is None else body() as (data, headers):
+                        async with client.request(
+                            method,
+                            url,
+                            headers=headers or self._headers,
+                            data=data,
+                            allow_redirects=False,
+                        ) as response:
+                            status = response.status
+                            response_headers = response.headers
+                            request_id = response_headers.get(
+                                "x-request-id"
+                            ) or response_headers.get("request-id")
+                            content_type = response.content_type
+                            if consume is not None and 200 <= status < 300:
+                                raw_body = await consume(response)
+                            else:
+                                raw_body = await self._read_body(response, method, path, request_id)
+                except TimeoutError as exc:
                     failure = APITimeoutError(
                         f"{method} {path} timed out after {self._timeout.total:g} s",
                         method=method,
                         path=path,
+                        request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
                     )
                 except aiohttp.ClientError as exc:
                     failure = APIConnectionError(
                         f"{method} {path} failed: {type(exc).__name__}: {exc}",
                         method=method,
                         path=path,
+                        request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
                     )
                 if failure is not None:
                     # raised outside the except block: aiohttp's exception, whose request_info
                     # holds the Authorization header, must not ride along as __context__
                     raise failure
                 if status < 300:
-                    return status, content_type, request_id, body
-                if status in _REDIRECT_STATUSES and "location" in headers:
-                    url = _same_origin_redirect(url, headers["location"], status, method, path)
+                    return _RawResponse(status, content_type, request_id, raw_body)
+                if status in _REDIRECT_STATUSES and "location" in response_headers:
+                    if method != "GET":
+                        raise APIStatusError(
+                            f"HTTP {status} on {method} {path}: redirects are only followed "
+                            "for GET requests",
+                            status_code=status,
+                            method=method,
+                            path=path,
+                        )
+                    url = _same_origin_redirect(
+                        url, response_headers["location"], status, method, path
+                    )
                     continue
                 raise status_error(
                     status,
                     response.reason or "",
-                    self._redact(body),
+                    self._redact(raw_body),
                     method=method,
                     path=path,
                     request_id=request_id,
-                    retry_after=parse_retry_after(headers),
+                    retry_after=parse_retry_after(response_headers),
                 )
         raise APIStatusError(
             f"{method} {path}: more than {MAX_REDIRECTS} redirects",
@@ -333,6 +459,10 @@ class AsyncSession:
             return body.replace(self._key_bytes, b"[redacted]")
         return body
 
+    def _json_body(self, encoded: bytes) -> RequestBody:
+        headers = {**self._headers, "Content-Type": "application/json"}
+        return lambda: nullcontext((encoded, headers))
+
     async def _read_body(
         self,
         response: aiohttp.ClientResponse,
@@ -343,7 +473,7 @@ class AsyncSession:
         """The whole body, refusing one larger than ``max_response_bytes`` once decompressed."""
         cap = self.max_response_bytes
         declared = response.content_length
-        compressed = response.headers.get("content-encoding", "identity") != "identity"
+        compressed = _is_compressed(response)
         if declared is not None and declared <= cap and not compressed:
             return await response.read()
         if declared is None or compressed:  # count what is decompressed, not what is sent
@@ -367,164 +497,24 @@ class AsyncSession:
             request_id=request_id,
         )
 
-    # -- endpoints -------------------------------------------------------------------
 
-    async def get_job(
-        self, job_id: str, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> FineTuningJob:
-        """Get a fine-tuning job: ``GET /v1/fine_tuning/jobs/{job_id}``."""
-        path = "/v1/fine_tuning/jobs/" + path_segment(job_id, "job_id")
-        return await self._get(path, job_decoder, timeout=timeout, max_retries=max_retries)
+class _RawResponse(NamedTuple):
+    status: int
+    content_type: str
+    request_id: str | None
+    body: bytes
 
-    async def list_events(
-        self,
-        job_id: str,
-        *,
-        limit: int | None = None,
-        after: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Page[FineTuningJobEvent]:
-        """One page of a job's events: ``GET /v1/fine_tuning/jobs/{job_id}/events``."""
-        path = (
-            "/v1/fine_tuning/jobs/"
-            + path_segment(job_id, "job_id")
-            + "/events"
-            + page_query(limit, after)
-        )
-        return await self._get(path, event_page_decoder, timeout=timeout, max_retries=max_retries)
 
-    def iter_events(
-        self,
-        job_id: str,
-        *,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        after: str | None = None,
-    ) -> AsyncIterator[FineTuningJobEvent]:
-        """Every event of a job across pages (at most ``limit`` if given), in server order."""
+RequestBody = Callable[[], AbstractContextManager[tuple[Any, dict[str, str] | None]]]
+"""Makes one attempt's request body: the data for aiohttp and the headers to send with it."""
+Consume = Callable[[aiohttp.ClientResponse], Awaitable[bytes]]
+"""Reads a 2xx response some other way than into memory (a download to disk)."""
 
-        async def fetch(cursor: str | None, size: int) -> Page[FineTuningJobEvent]:
-            return await self.list_events(job_id, limit=size, after=cursor)
+_NO_BODY: AbstractContextManager[tuple[Any, dict[str, str] | None]] = nullcontext((None, None))
 
-        return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
 
-    async def list_checkpoints(
-        self,
-        job_id: str,
-        *,
-        limit: int | None = None,
-        after: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Page[FineTuningJobCheckpoint]:
-        """One page of a job's checkpoints: ``GET /v1/fine_tuning/jobs/{job_id}/checkpoints``."""
-        path = (
-            "/v1/fine_tuning/jobs/"
-            + path_segment(job_id, "job_id")
-            + "/checkpoints"
-            + page_query(limit, after)
-        )
-        return await self._get(
-            path, checkpoint_page_decoder, timeout=timeout, max_retries=max_retries
-        )
-
-    def iter_checkpoints(
-        self,
-        job_id: str,
-        *,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        after: str | None = None,
-    ) -> AsyncIterator[FineTuningJobCheckpoint]:
-        """Every checkpoint of a job across pages (at most ``limit`` if given)."""
-
-        async def fetch(cursor: str | None, size: int) -> Page[FineTuningJobCheckpoint]:
-            return await self.list_checkpoints(job_id, limit=size, after=cursor)
-
-        return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
-
-    async def get_checkpoint(
-        self,
-        job_id: str,
-        checkpoint_id: str,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> FineTuningJobCheckpoint:
-        """One checkpoint: ``GET /v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}``."""
-        path = (
-            "/v1/fine_tuning/jobs/"
-            + path_segment(job_id, "job_id")
-            + "/checkpoints/"
-            + path_segment(checkpoint_id, "checkpoint_id")
-        )
-        return await self._get(path, checkpoint_decoder, timeout=timeout, max_retries=max_retries)
-
-    async def get_operation_results(
-        self,
-        operation_id: str,
-        *,
-        limit: int | None = None,
-        after: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> Page[FineTuningCheckpoint] | DatasetFileResult:
-        """What an operation produced: ``GET /v1/operations/{operation_id}/results``.
-
-        A page of checkpoints for a fine-tuning operation, or a ``DatasetFileResult`` with the
-        output ``file_id`` for a dataset-to-file operation.
-        """
-        path = (
-            "/v1/operations/"
-            + path_segment(operation_id, "operation_id")
-            + "/results"
-            + page_query(limit, after)
-        )
-        body = await self._get(
-            path, operation_results_decoder, timeout=timeout, max_retries=max_retries
-        )
-        return operation_results_from(body)
-
-    def iter_operation_results(
-        self,
-        operation_id: str,
-        *,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        limit: int | None = None,
-        after: str | None = None,
-    ) -> AsyncIterator[FineTuningCheckpoint]:
-        """Every checkpoint a fine-tuning operation produced, across pages.
-
-        Raises ``ValueError`` if the operation is a dataset-to-file one (it has a
-        ``file_id``, not checkpoints; use ``get_operation_results``).
-        """
-
-        async def fetch(cursor: str | None, size: int) -> Page[FineTuningCheckpoint]:
-            result = await self.get_operation_results(operation_id, limit=size, after=cursor)
-            if isinstance(result, DatasetFileResult):
-                raise ValueError(
-                    f"operation {operation_id} is a dataset-to-file operation; its result is "
-                    f"file {result.file_id}, not checkpoints"
-                )
-            return result
-
-        return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
-
-    async def wait_for_job(
-        self,
-        job_id: str,
-        *,
-        poll_interval: float = 5.0,
-        timeout: float | None = None,
-        on_update: Callable[[FineTuningJob], Any] | None = None,
-    ) -> FineTuningJob:
-        """Poll a job until it is final and return it; see ``nebius_ft_async.wait_for_job``."""
-        from ._polling import wait_for_job  # the polling layer sits above the session
-
-        return await wait_for_job(
-            self, job_id, poll_interval=poll_interval, timeout=timeout, on_update=on_update
-        )
+def _is_compressed(response: aiohttp.ClientResponse) -> bool:
+    return response.headers.get("content-encoding", "identity").lower() != "identity"
 
 
 def _failure_name(error: APIError) -> str:

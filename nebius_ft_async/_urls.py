@@ -65,13 +65,17 @@ def path_segment(value: str, name: str = "id") -> str:
     return segment
 
 
-def page_query(limit: int | None, after: str | None) -> str:
-    """The ``?limit=..&after=..`` part of a list request (empty when neither is set)."""
+def page_query(limit: int | None, after: str | None, **more: str | None) -> str:
+    """The ``?limit=..&after=..`` part of a list request (empty when nothing is set).
+
+    ``more`` adds other string parameters; ``None`` values are left out.
+    """
     params = []
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValueError(f"limit must be a positive int, got {limit!r}")
         params.append(f"limit={limit}")
-    if after is not None:
-        params.append(f"after={quote(after, safe='')}")
+    for name, value in (("after", after), *more.items()):
+        if value is not None:
+            params.append(f"{name}={quote(value, safe='')}")
     return "?" + "&".join(params) if params else ""

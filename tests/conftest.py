@@ -52,6 +52,114 @@ def page_of(
     }
 
 
+class WorkflowHandlers:
+    """Jobs, files and operations endpoints of the local API (mixed into FakeApi)."""
+
+    jobs: dict[str, dict[str, Any]]
+    files: dict[str, dict[str, Any]]
+    file_contents: dict[str, bytes]
+    operations: dict[str, list[dict[str, Any]]]
+    operation_errors: dict[str, list[str]]
+    created: list[Any]
+
+    async def _list_jobs(self, request: web.Request) -> web.Response:
+        newest_first = list(reversed(self.jobs.values()))
+        page = page_of(newest_first, request, default_limit=20)
+        del page["first_id"], page["last_id"]
+        return json_response(page)
+
+    async def _create_job(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.created.append(body)
+        if body.get("model") == "no-such-model":
+            return json_response(
+                {
+                    "detail": [
+                        {"loc": ["body", "model"], "msg": "unknown model", "type": "value_error"}
+                    ]
+                },
+                status=422,
+            )
+        job_id = f"ftjob-new-{len(self.created)}"
+        self.jobs[job_id] = {
+            "id": job_id,
+            "object": "fine_tuning.job",
+            "created_at": 1767225600 + len(self.created),
+            "model": body["model"],
+            "training_file": body["training_file"],
+            "status": "validating_files",
+            "suffix": body.get("suffix"),
+        }
+        return json_response(self.jobs[job_id])
+
+    async def _cancel_job(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return json_response({"detail": "Job not found"}, status=404)
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return json_response(
+                {"detail": f"Cannot cancel a job with status {job['status']}"}, status=400
+            )
+        job["status"] = "cancelled"
+        return json_response(job)
+
+    async def _upload_file(self, request: web.Request) -> web.Response:
+        reader = await request.multipart()
+        purpose, content, filename = None, b"", ""
+        async for part in reader:
+            if part.name == "purpose":
+                purpose = (await part.read()).decode()
+            elif part.name == "file":
+                filename = part.filename or ""
+                chunks = []
+                while chunk := await part.read_chunk(65536):
+                    chunks.append(chunk)
+                content = b"".join(chunks)
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": 1767225600,
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+        self.file_contents[file_id] = content
+        return json_response(self.files[file_id])
+
+    async def _list_files(self, request: web.Request) -> web.Response:
+        purpose = request.query.get("purpose")
+        files = [f for f in self.files.values() if purpose in (None, f["purpose"])]
+        return json_response({"object": "list", "data": files})
+
+    async def _get_file(self, request: web.Request) -> web.Response:
+        file = self.files.get(request.match_info["file_id"])
+        if file is None:
+            return json_response({"detail": "File not found"}, status=404)
+        return json_response(file)
+
+    async def _file_content(self, request: web.Request) -> web.Response:
+        content = self.file_contents.get(request.match_info["file_id"])
+        if content is None:
+            return json_response({"detail": "File not found"}, status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
+
+    async def _list_operations(self, request: web.Request) -> web.Response:
+        latest = [states[0] for states in self.operations.values()]
+        return json_response({"object": "list", "data": latest})
+
+    async def _get_operation(self, request: web.Request) -> web.Response:
+        states = self.operations.get(request.match_info["operation_id"])
+        if not states:
+            return json_response({"detail": "Operation not found"}, status=404)
+        return json_response(states.pop(0) if len(states) > 1 else states[0])
+
+    async def _get_operation_errors(self, request: web.Request) -> web.Response:
+        errors = self.operation_errors.get(request.match_info["operation_id"], [])
+        return json_response({"object": "list", "data": errors})
+
+
 @dataclass
 class SeenRequest:
     method: str
@@ -61,7 +169,7 @@ class SeenRequest:
 
 
 @dataclass
-class FakeApi:
+class FakeApi(WorkflowHandlers):
     """State of the local API: what it serves, what it saw, and faults to serve first."""
 
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -71,6 +179,11 @@ class FakeApi:
     faults: list[Handler] = field(default_factory=list)
     seen: list[SeenRequest] = field(default_factory=list)
     job_scripts: dict[str, list[JobStep]] = field(default_factory=dict)
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    file_contents: dict[str, bytes] = field(default_factory=dict)
+    operations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    operation_errors: dict[str, list[str]] = field(default_factory=dict)
+    created: list[Any] = field(default_factory=list)
     delay: float = 0.0
     in_flight: int = 0
     most_in_flight: int = 0
@@ -99,6 +212,16 @@ class FakeApi:
             "/v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}", self._get_checkpoint
         )
         app.router.add_get("/v1/operations/{operation_id}/results", self._operation_results)
+        app.router.add_get("/v1/fine_tuning/jobs", self._list_jobs)
+        app.router.add_post("/v1/fine_tuning/jobs", self._create_job)
+        app.router.add_post("/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job)
+        app.router.add_post("/v1/files", self._upload_file)
+        app.router.add_get("/v1/files", self._list_files)
+        app.router.add_get("/v1/files/{file_id}", self._get_file)
+        app.router.add_get("/v1/files/{file_id}/content", self._file_content)
+        app.router.add_get("/v1/operations", self._list_operations)
+        app.router.add_get("/v1/operations/{operation_id}", self._get_operation)
+        app.router.add_get("/v1/operations/{operation_id}/errors", self._get_operation_errors)
         return app
 
     @web.middleware

@@ -1,0 +1,135 @@
+"""Typed request bodies for creating a fine-tuning job, and their client-side checks. Pure.
+
+Request Structs leave out every field left at its default, so the server applies its own
+defaults, and they never show a secret (a W&B key, an MLflow password, a Hugging Face token)
+in their ``repr``. Wherever a typed Struct is accepted, a plain dict is accepted too, for
+kinds and fields this library does not know yet.
+"""
+
+from typing import Any
+
+import msgspec
+
+from ._models import SpecDraftConfig, SupervisedConfig, SupervisedHyperparameters
+
+MAX_SUFFIX_LENGTH = 64
+
+_SECRET_FIELDS = frozenset({"api_key", "api_token", "password", "token"})
+
+
+class RequestModel(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base of request bodies: unset fields are not sent, secrets are masked in ``repr``."""
+
+    def __repr__(self) -> str:
+        fields = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            shown = "'***'" if name in _SECRET_FIELDS and value is not None else repr(value)
+            fields.append(f"{name}={shown}")
+        return f"{type(self).__name__}({', '.join(fields)})"
+
+
+class SupervisedMethod(RequestModel, tag_field="type", tag="supervised"):
+    """Supervised fine-tuning: ``{"type": "supervised", "supervised": {...}}``."""
+
+    supervised: SupervisedConfig = msgspec.field(default_factory=SupervisedConfig)
+
+
+class SpecDraftMethod(RequestModel, tag_field="type", tag="spec-draft"):
+    """Speculative-decoding drafter training: ``{"type": "spec-draft", "spec_draft": {...}}``."""
+
+    spec_draft: SpecDraftConfig = msgspec.field(default_factory=SpecDraftConfig)
+
+
+class WandbSettings(RequestModel):
+    """Where a job reports to Weights & Biases (``api_key`` is sent, never shown)."""
+
+    project: str
+    api_key: str
+    name: str | None = None
+    entity: str | None = None
+    tags: list[str] | None = None
+
+
+class WandbIntegration(RequestModel, tag_field="type", tag="wandb"):
+    """Report training to Weights & Biases."""
+
+    wandb: WandbSettings
+
+
+class MlflowSettings(RequestModel):
+    """Where a job reports to MLflow (``password`` is sent, never shown)."""
+
+    tracking_uri: str
+    username: str | None = None
+    password: str | None = None
+    experiment_name: str | None = None
+    run_name: str | None = None
+    tags: dict[str, str] | None = None
+    certificate_file: str | None = None
+    certificate_file_id: str | None = None
+
+
+class MlflowIntegration(RequestModel, tag_field="type", tag="mlflow"):
+    """Report training to MLflow."""
+
+    mlflow: MlflowSettings
+
+
+class HfExportSettings(RequestModel):
+    """Where a job exports the model on Hugging Face (``api_token`` is sent, never shown)."""
+
+    output_repo_name: str
+    api_token: str
+
+
+class HfExportIntegration(RequestModel, tag_field="type", tag="hf"):
+    """Export the trained model to Hugging Face."""
+
+    hf: HfExportSettings
+
+
+class HfCheckpoint(RequestModel, tag_field="type", tag="hf"):
+    """Start from a Hugging Face repository (``token`` for a private one is never shown)."""
+
+    repo: str
+    revision: str | None = None
+    token: str | None = None
+
+
+MethodBody = SupervisedMethod | SpecDraftMethod | dict[str, Any]
+IntegrationBody = WandbIntegration | MlflowIntegration | HfExportIntegration | dict[str, Any]
+
+
+class FineTuningRequest(RequestModel):
+    """The body of ``POST /v1/fine_tuning/jobs``."""
+
+    model: str
+    training_file: str
+    validation_file: str | None = None
+    hyperparameters: SupervisedHyperparameters | dict[str, Any] | None = None
+    method: MethodBody | None = None
+    integrations: list[IntegrationBody] | None = None
+    from_checkpoint: HfCheckpoint | dict[str, Any] | None = None
+    seed: int | None = None
+    suffix: str | None = None
+    tags: list[str] | None = None
+    extra_body: dict[str, Any] | None = None
+
+
+def check_job_request(request: FineTuningRequest) -> None:
+    """Refuse obviously wrong input before it is sent, with a message that names the field."""
+    for name in ("model", "training_file"):
+        value = getattr(request, name)
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} is required: a non-empty string, got {value!r}")
+    if request.suffix is not None and len(request.suffix) > MAX_SUFFIX_LENGTH:
+        raise ValueError(
+            f"suffix is {len(request.suffix)} characters long; the API allows at most "
+            f"{MAX_SUFFIX_LENGTH}"
+        )
+    if request.validation_file is not None and not request.validation_file.strip():
+        raise ValueError("validation_file must be a file id or None, got an empty string")
+
+
+encode_request = msgspec.json.Encoder().encode

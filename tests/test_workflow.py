@@ -1,0 +1,380 @@
+"""Creating, listing and cancelling jobs, files up and down, operations: against a local
+aiohttp server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+
+from nebius_ft_async import (
+    APIConnectionError,
+    AsyncSession,
+    BadRequestError,
+    FineTuningJob,
+    HfCheckpoint,
+    HfExportIntegration,
+    HfExportSettings,
+    InternalServerError,
+    MlflowIntegration,
+    MlflowSettings,
+    OperationStatus,
+    SpecDraftConfig,
+    SpecDraftMethod,
+    SupervisedConfig,
+    SupervisedHyperparameters,
+    SupervisedMethod,
+    UnprocessableEntityError,
+    WaitTimeout,
+    WandbIntegration,
+    WandbSettings,
+    wait_for_operation,
+)
+
+from .conftest import API_KEY, FakeApi, json_response
+from .samples import job_body
+
+pytestmark = pytest.mark.anyio
+
+Serve = Callable[[web.Application], Awaitable[str]]
+
+
+def status(code: int, headers: dict[str, str] | None = None) -> Any:
+    async def answer(request: web.Request) -> web.Response:
+        return json_response({"detail": f"scripted {code}"}, status=code, headers=headers)
+
+    return answer
+
+
+# -- jobs --------------------------------------------------------------------------------
+
+
+async def test_create_job_sends_typed_body_without_unset_fields(
+    api: FakeApi, session: AsyncSession
+) -> None:
+    job = await session.create_job(
+        model="meta-llama/Llama-3.1-8B-Instruct",
+        training_file="file-train",
+        method=SupervisedMethod(
+            supervised=SupervisedConfig(
+                hyperparameters=SupervisedHyperparameters(n_epochs=2, lora=True)
+            )
+        ),
+        integrations=[
+            WandbIntegration(wandb=WandbSettings(project="ft", api_key="wandb-secret")),
+            MlflowIntegration(mlflow=MlflowSettings(tracking_uri="https://ml", password="pw")),
+            HfExportIntegration(hf=HfExportSettings(output_repo_name="me/m", api_token="hf-tok")),
+        ],
+        from_checkpoint=HfCheckpoint(repo="me/base"),
+        suffix="support-bot",
+        seed=7,
+    )
+    assert isinstance(job, FineTuningJob) and job.status == "validating_files"
+    body = api.created[0]
+    assert set(body) == {
+        "model",
+        "training_file",
+        "method",
+        "integrations",
+        "from_checkpoint",
+        "suffix",
+        "seed",
+    }
+    assert body["method"]["type"] == "supervised"
+    assert body["method"]["supervised"]["hyperparameters"]["n_epochs"] == 2
+    assert [i["type"] for i in body["integrations"]] == ["wandb", "mlflow", "hf"]
+    assert body["integrations"][0]["wandb"] == {"project": "ft", "api_key": "wandb-secret"}
+    assert body["from_checkpoint"] == {"type": "hf", "repo": "me/base"}
+    assert api.seen[-1].headers["Content-Type"] == "application/json"
+
+
+async def test_spec_draft_method_and_plain_dicts(api: FakeApi, session: AsyncSession) -> None:
+    await session.create_job(
+        model="m", training_file="f", method=SpecDraftMethod(spec_draft=SpecDraftConfig())
+    )
+    await session.create_job(
+        model="m",
+        training_file="f",
+        method={"type": "dpo", "dpo": {"beta": 0.1}},
+        integrations=[{"type": "comet", "comet": {"project": "x"}}],
+        extra_body={"priority": "low"},
+    )
+    assert api.created[0]["method"]["type"] == "spec-draft"
+    assert api.created[0]["method"]["spec_draft"]["hyperparameters"]["num_decoding_heads"] == 3
+    assert api.created[1]["method"] == {"type": "dpo", "dpo": {"beta": 0.1}}
+    assert api.created[1]["extra_body"] == {"priority": "low"}
+
+
+def test_secrets_never_show_in_request_reprs() -> None:
+    shown = repr(
+        [
+            WandbIntegration(wandb=WandbSettings(project="ft", api_key="wandb-secret")),
+            MlflowSettings(tracking_uri="u", password="mlflow-secret"),
+            HfExportSettings(output_repo_name="r", api_token="hf-secret"),
+            HfCheckpoint(repo="r", token="hub-secret"),
+        ]
+    )
+    assert "secret" not in shown
+    assert "project='ft'" in shown and "api_key='***'" in shown
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"model": "", "training_file": "f"}, "model is required"),
+        ({"model": "m", "training_file": "  "}, "training_file is required"),
+        ({"model": "m", "training_file": "f", "suffix": "x" * 65}, "at most 64"),
+    ],
+)
+async def test_obviously_wrong_create_is_refused_before_sending(
+    api: FakeApi, session: AsyncSession, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await session.create_job(**options)
+    assert api.seen == []
+
+
+async def test_server_validation_error_names_the_field(api: FakeApi, session: AsyncSession) -> None:
+    with pytest.raises(UnprocessableEntityError) as caught:
+        await session.create_job(model="no-such-model", training_file="f")
+    assert caught.value.errors[0].loc == ["body", "model"]
+    assert "body.model: unknown model" in str(caught.value)
+
+
+async def test_create_is_not_retried_after_the_body_was_sent(
+    api: FakeApi, session: AsyncSession
+) -> None:
+    api.fail_next(status(500), status(500))
+    with pytest.raises(InternalServerError) as caught:
+        await session.create_job(model="m", training_file="f")
+    assert caught.value.attempts == 1
+    assert len(api.seen) == 1
+    assert api.created == []
+
+
+async def test_create_is_retried_after_a_429(
+    api: FakeApi, session: AsyncSession, sleeps: Any
+) -> None:
+    api.fail_next(status(429, {"retry-after-ms": "5"}))
+    job = await session.create_job(model="m", training_file="f")
+    assert job.id == "ftjob-new-1"
+    assert len(api.seen) == 2 and len(api.created) == 1
+    assert sleeps.waits and sleeps.waits[0] >= 0.005
+
+
+async def test_create_retried_when_the_connection_failed_before_sending(serve: Serve) -> None:
+    from nebius_ft_async import RetryPolicy
+
+    placeholder = await serve(web.Application())
+    dead = placeholder.rsplit(":", 1)[0] + ":1"
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    policy = RetryPolicy(max_retries=2, sleep=record)
+    async with AsyncSession(API_KEY, base_url=dead, retry_policy=policy) as session:
+        with pytest.raises(APIConnectionError) as caught:
+            await session.create_job(model="m", training_file="f")
+    assert caught.value.request_sent is False
+    assert caught.value.attempts == 3 and len(waits) == 2
+
+
+async def test_list_and_iter_jobs_across_pages(api: FakeApi, session: AsyncSession) -> None:
+    for index in range(45):
+        api.jobs[f"job-{index:02d}"] = job_body(f"job-{index:02d}")
+    page = await session.list_jobs(limit=10)
+    assert [job.id for job in page.data] == [f"job-{i:02d}" for i in range(44, 34, -1)]
+    assert page.has_more
+    ids = [job.id async for job in session.iter_jobs(page_size=20)]
+    assert ids == [f"job-{i:02d}" for i in range(44, -1, -1)]
+    assert [request.query.get("after") for request in api.seen[1:]] == [None, "job-25", "job-05"]
+
+
+async def test_cancel_job_and_cancel_of_a_finished_job(api: FakeApi, session: AsyncSession) -> None:
+    api.jobs["live"] = job_body("live", status="running")
+    api.jobs["done"] = job_body("done", status="succeeded")
+    assert (await session.cancel_job("live")).status == "cancelled"
+    with pytest.raises(BadRequestError, match="Cannot cancel a job with status succeeded"):
+        await session.cancel_job("done")
+    assert api.seen[-1].method == "POST"
+    assert api.seen[-1].path == "/v1/fine_tuning/jobs/done/cancel"
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+async def test_upload_streams_a_large_file_intact(
+    api: FakeApi, session: AsyncSession, tmp_path: Path
+) -> None:
+    source = tmp_path / "train.jsonl"
+    content = os.urandom(5 * 1024 * 1024 + 123)  # many of aiohttp's 64 KiB chunks
+    source.write_bytes(content)
+    uploaded = await session.upload_file(source)
+    assert uploaded.filename == "train.jsonl"
+    assert uploaded.purpose == "fine-tune"
+    assert uploaded.bytes == len(content)
+    received = api.file_contents[uploaded.id]
+    assert hashlib.sha256(received).digest() == hashlib.sha256(content).digest()
+
+
+async def test_upload_bytes_and_list_get_content(api: FakeApi, session: AsyncSession) -> None:
+    line = b'{"messages": [{"role": "user", "content": "hi"}]}\n'
+    uploaded = await session.upload_file(line * 3, filename="small.jsonl", purpose="batch")
+    assert (await session.get_file(uploaded.id)).filename == "small.jsonl"
+    assert [f.id for f in (await session.list_files(purpose="batch")).data] == [uploaded.id]
+    assert (await session.list_files(purpose="fine-tune")).data == []
+    assert await session.file_content(uploaded.id) == line * 3
+
+
+async def test_upload_of_a_missing_file_is_a_clear_error(
+    api: FakeApi, session: AsyncSession, tmp_path: Path
+) -> None:
+    with pytest.raises(FileNotFoundError, match="no file to upload"):
+        await session.upload_file(tmp_path / "nope.jsonl")
+    assert api.seen == []
+
+
+async def test_upload_is_not_retried_after_sending(api: FakeApi, session: AsyncSession) -> None:
+    api.fail_next(status(503))
+    with pytest.raises(InternalServerError):
+        await session.upload_file(b"x", filename="x.jsonl")
+    assert len(api.seen) == 1 and api.files == {}
+
+
+async def test_download_file_streams_to_disk(
+    api: FakeApi, session: AsyncSession, tmp_path: Path
+) -> None:
+    api.files["file-1"] = {"id": "file-1", "filename": "weights.bin", "bytes": 0}
+    api.file_contents["file-1"] = os.urandom(3 * 1024 * 1024)
+    target = await session.download_file("file-1", tmp_path / "out.bin")
+    assert target.read_bytes() == api.file_contents["file-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+async def test_download_files_keeps_the_api_names(
+    api: FakeApi, session: AsyncSession, tmp_path: Path
+) -> None:
+    api.files["f1"] = {"id": "f1", "filename": "adapter.safetensors"}
+    api.files["f2"] = {"id": "f2", "filename": "../escape.txt"}
+    api.files["f3"] = {"id": "f3", "filename": "adapter.safetensors"}
+    for file_id in ("f1", "f2", "f3"):
+        api.file_contents[file_id] = file_id.encode()
+    paths = await session.download_files(["f1", "f2", "f3"], tmp_path / "ckpt")
+    assert [p.name for p in paths] == ["adapter.safetensors", "f2", "f3"]
+    assert [p.read_bytes() for p in paths] == [b"f1", b"f2", b"f3"]
+
+
+async def broken_mid_way(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    response.content_length = 1_000_000
+    await response.prepare(request)
+    await response.write(b"x" * 300_000)
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+async def short_body(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse()
+    response.content_length = 500
+    await response.prepare(request)
+    await response.write(b"y" * 100)
+    await response.write_eof()
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+@pytest.mark.parametrize("fault", [broken_mid_way, short_body])
+async def test_interrupted_download_leaves_no_file(
+    api: FakeApi, session: AsyncSession, tmp_path: Path, fault: Any
+) -> None:
+    target = tmp_path / "model.bin"
+    api.fail_next(fault, fault, fault)
+    with pytest.raises(APIConnectionError):
+        await session.download_file("file-1", target)
+    assert list(tmp_path.iterdir()) == []
+    assert len(api.seen) == 3  # a GET download is retried from scratch
+
+
+async def test_download_retry_restarts_the_file(
+    api: FakeApi, session: AsyncSession, tmp_path: Path
+) -> None:
+    api.file_contents["file-1"] = b"z" * 400_000
+    api.fail_next(broken_mid_way)
+    target = await session.download_file("file-1", tmp_path / "model.bin")
+    assert target.read_bytes() == b"z" * 400_000
+    assert len(api.seen) == 2
+
+
+async def test_download_of_a_missing_file_is_not_found(
+    api: FakeApi, session: AsyncSession, tmp_path: Path
+) -> None:
+    from nebius_ft_async import NotFoundError
+
+    with pytest.raises(NotFoundError, match="File not found"):
+        await session.download_file("nope", tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- operations --------------------------------------------------------------------------
+
+
+def operation(op_id: str, state: str, **extra: Any) -> dict[str, Any]:
+    return {"id": op_id, "type": "finetuning", "status": state, "src": [], "dst": [], **extra}
+
+
+async def test_operation_get_list_and_errors(api: FakeApi, session: AsyncSession) -> None:
+    api.operations["op-1"] = [operation("op-1", "failed", created_at=5, future_field=1)]
+    api.operations["op-2"] = [operation("op-2", "brand_new_state", type="distillation")]
+    api.operation_errors["op-1"] = ["row 3: missing messages"]
+    op = await session.get_operation("op-1")
+    assert op.status is OperationStatus.FAILED and op.is_terminal and op.created_at == 5
+    listed = await session.list_operations(limit=10)
+    assert [o.id for o in listed.data] == ["op-1", "op-2"]
+    assert listed.data[1].status == "brand_new_state" and not listed.data[1].is_terminal
+    assert listed.data[1].type == "distillation"
+    assert await session.get_operation_errors("op-1") == ["row 3: missing messages"]
+    assert api.seen[1].query == {"limit": "10"}
+
+
+async def test_wait_for_operation_through_unknown(api: FakeApi, session: AsyncSession) -> None:
+    api.operations["op-1"] = [
+        operation("op-1", "queued"),
+        operation("op-1", "unknown"),
+        operation("op-1", "running"),
+        operation("op-1", "succeeded"),
+    ]
+    api.operation_results["op-1"] = {"file_id": "file-out"}
+    seen: list[str] = []
+    op = await session.wait_for_operation(
+        "op-1", poll_interval=0.001, on_update=lambda o: seen.append(o.status)
+    )
+    assert op.status == "succeeded"
+    assert seen == ["queued", "unknown", "running", "succeeded"]
+    result = await session.get_operation_results(op.id)
+    assert msgspec.to_builtins(result) == {"file_id": "file-out"}
+
+
+async def test_wait_for_operation_timeout(api: FakeApi, session: AsyncSession) -> None:
+    api.operations["op-1"] = [operation("op-1", "running")]
+    with pytest.raises(WaitTimeout) as caught:
+        await wait_for_operation(session, "op-1", poll_interval=0.01, timeout=0.05)
+    assert caught.value.operation is not None and caught.value.operation.status == "running"
+    assert caught.value.job_id == "op-1"
+
+
+async def test_wait_for_operation_rate_limited_keeps_waiting(api: FakeApi, api_url: str) -> None:
+    api.operations["op-1"] = [operation("op-1", "running"), operation("op-1", "cancelled")]
+    api.fail_next(status(429, {"retry-after-ms": "1"}))
+    async with AsyncSession(API_KEY, base_url=api_url, max_retries=0) as session:
+        op = await wait_for_operation(session, "op-1", poll_interval=0.001)
+    assert op.status == "cancelled"
+    assert len(api.seen) == 3
