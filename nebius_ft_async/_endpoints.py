@@ -6,7 +6,8 @@ both to the transport that ``_session.AsyncSession`` provides; nothing here does
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,7 +37,7 @@ from ._models import (
     operation_results_decoder,
     operation_results_from,
 )
-from ._paging import DEFAULT_PAGE_SIZE, iterate_items
+from ._paging import DEFAULT_PAGE_SIZE, ItemT, iterate_items
 from ._requests import (
     FineTuningRequest,
     HfCheckpoint,
@@ -135,11 +136,7 @@ class Endpoints(ABC):
         self, *, page_size: int = DEFAULT_PAGE_SIZE, limit: int | None = None
     ) -> AsyncIterator[FineTuningJob]:
         """Every job across pages (at most ``limit`` if given)."""
-
-        async def fetch(cursor: str | None, size: int) -> Page[FineTuningJob]:
-            return await self.list_jobs(limit=size, after=cursor)
-
-        return iterate_items(fetch, page_size=page_size, limit=limit)
+        return _walk(self.list_jobs, page_size, limit, None)
 
     async def create_job(
         self,
@@ -245,11 +242,7 @@ class Endpoints(ABC):
         after: str | None = None,
     ) -> AsyncIterator[FineTuningJobEvent]:
         """Every event of a job across pages (at most ``limit`` if given), in server order."""
-
-        async def fetch(cursor: str | None, size: int) -> Page[FineTuningJobEvent]:
-            return await self.list_events(job_id, limit=size, after=cursor)
-
-        return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
+        return _walk(partial(self.list_events, job_id), page_size, limit, after)
 
     async def list_checkpoints(
         self,
@@ -275,11 +268,7 @@ class Endpoints(ABC):
         after: str | None = None,
     ) -> AsyncIterator[FineTuningJobCheckpoint]:
         """Every checkpoint of a job across pages (at most ``limit`` if given)."""
-
-        async def fetch(cursor: str | None, size: int) -> Page[FineTuningJobCheckpoint]:
-            return await self.list_checkpoints(job_id, limit=size, after=cursor)
-
-        return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
+        return _walk(partial(self.list_checkpoints, job_id), page_size, limit, after)
 
     async def get_checkpoint(
         self,
@@ -374,8 +363,8 @@ class Endpoints(ABC):
         ``file_id``, not checkpoints; use ``get_operation_results``).
         """
 
-        async def fetch(cursor: str | None, size: int) -> Page[FineTuningCheckpoint]:
-            result = await self.get_operation_results(operation_id, limit=size, after=cursor)
+        async def checkpoint_page(*, limit: int, after: str | None) -> Page[FineTuningCheckpoint]:
+            result = await self.get_operation_results(operation_id, limit=limit, after=after)
             if isinstance(result, DatasetFileResult):
                 raise ValueError(
                     f"operation {operation_id} is a dataset-to-file operation; its result is "
@@ -383,7 +372,7 @@ class Endpoints(ABC):
                 )
             return result
 
-        return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
+        return _walk(checkpoint_page, page_size, limit, after)
 
     # -- files -----------------------------------------------------------------------
 
@@ -513,6 +502,20 @@ class Endpoints(ABC):
         return await wait_for_operation(
             self, operation_id, poll_interval=poll_interval, timeout=timeout, on_update=on_update
         )
+
+
+def _walk(
+    list_page: Callable[..., Awaitable[Page[ItemT]]],
+    page_size: int,
+    limit: int | None,
+    after: str | None,
+) -> AsyncIterator[ItemT]:
+    """Every item of a list, from a ``list_*(limit=, after=)`` method."""
+
+    async def fetch(cursor: str | None, size: int) -> Page[ItemT]:
+        return await list_page(limit=size, after=cursor)
+
+    return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
 
 
 def _safe_filename(name: str, file_id: str, taken: set[str]) -> str:
