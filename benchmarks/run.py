@@ -340,6 +340,12 @@ def import_seconds(modules: dict[str, str], rounds: int) -> dict[str, float]:
     return {name: median(values) for name, values in times.items()}
 
 
+def command_seconds(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
 def bench_startup(rounds: int) -> list[Row]:
     # as installed from a wheel: bytecode compiled (pip does this for every dependency)
     subprocess.run(
@@ -350,9 +356,16 @@ def bench_startup(rounds: int) -> list[Row]:
         modules["openai"] = "openai"
     seconds = import_seconds(modules, rounds)
     deps, ours = seconds["deps"], seconds["ours"]
+    help_wall = median(
+        [
+            command_seconds([sys.executable, "-m", "nebius_ft_async", "--help"])
+            for _ in range(rounds)
+        ]
+    )
     rows = [
         ("import aiohttp, msgspec, anyio, backoff", f"{deps * 1000:.0f} ms", "baseline"),
         ("import nebius_ft_async", f"{ours * 1000:.0f} ms", f"{ours / deps:.2f}x its deps"),
+        ("nebius-ft --help (whole process)", f"{help_wall * 1000:.0f} ms", ""),
     ]
     if openai:
         theirs = seconds["openai"]

@@ -9,6 +9,8 @@
         print(job.status, job.is_terminal)
 """
 
+import logging
+
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -80,6 +82,9 @@ from ._requests import (
 from ._retry import RetryPolicy
 from ._session import AsyncSession
 from ._version import __version__
+
+# a library logs, the application decides where that goes (see README: Logging)
+logging.getLogger("nebius_ft_async").addHandler(logging.NullHandler())
 
 __all__ = [
     "APIConnectionError",

@@ -40,7 +40,8 @@ Outcome = Literal["succeeded", "failed", "cancelled"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _encode = msgspec.json.Encoder().encode
-_STARTED = 1767225600
+_POLL_STEP_SECONDS = 30
+"""How long a lifecycle step is said to take when jobs move per poll (for ETAs)."""
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -89,6 +90,8 @@ class FakeJob:
     step_seconds: float | None
     checkpoint_every: int
     created: float = field(default_factory=time.monotonic)
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    finished_at: int | None = None
     step: int = -1
     cancelled_at: int | None = None
     suffix: str | None = None
@@ -236,7 +239,9 @@ class FakeTokenFactory:
 
     def _record_step(self, job: FakeJob) -> None:
         step = job.step
-        when = _STARTED + max(step, 0) * 30
+        when = int(time.time())
+        if step >= job.final_step:
+            job.finished_at = when
         status = job.status()
         if status == "validating_files":
             self._event(job, when, "info", "Validating training file", "message")
@@ -308,8 +313,8 @@ class FakeTokenFactory:
         return {
             "id": job.id,
             "object": "fine_tuning.job",
-            "created_at": _STARTED,
-            "finished_at": _STARTED + job.final_step * 30 if final else None,
+            "created_at": job.created_at,
+            "finished_at": job.finished_at,
             "model": job.model,
             "fine_tuned_model": f"{job.model}:ft-{job.id}" if status == "succeeded" else None,
             "organization_id": "org-fake",
@@ -322,7 +327,7 @@ class FakeTokenFactory:
             "trained_tokens": (job.trained_steps() or 0) * 4096 or None,
             "trained_steps": job.trained_steps(),
             "total_steps": job.total_steps,
-            "estimated_finish": None if final else _STARTED + job.final_step * 30,
+            "estimated_finish": None if final else self._estimated_finish(job),
             "error": (
                 {"code": "training_diverged", "message": "the training loss diverged"}
                 if status == "failed"
@@ -337,6 +342,11 @@ class FakeTokenFactory:
             "from_checkpoint": None,
             "user_provided_suffix": job.suffix,
         }
+
+    @staticmethod
+    def _estimated_finish(job: FakeJob) -> int:
+        step_seconds = job.step_seconds or _POLL_STEP_SECONDS
+        return int(job.created_at + job.final_step * step_seconds)
 
     # -- the HTTP side ---------------------------------------------------------------
 
@@ -498,7 +508,7 @@ class FakeTokenFactory:
             "params": {"model": job.model},
             "src": [{"id": job.training_file, "version": "1"}],
             "dst": [],
-            "created_at": _STARTED,
+            "created_at": job.created_at,
         }
 
     async def _list_operations(self, request: web.Request) -> web.Response:

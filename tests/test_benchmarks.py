@@ -24,5 +24,6 @@ def test_benchmark_suite_runs_at_tiny_sizes() -> None:
         "watch 50 jobs to completion",
         "50 succeeded, 0 timeouts, 150 requests",
         "import nebius_ft_async",
+        "nebius-ft --help",
     ):
         assert row in table

@@ -1,0 +1,96 @@
+"""The whole workflow: upload a training file, start a job, wait for it with progress, list its
+checkpoints and download the last checkpoint's files.
+
+    python examples/fine_tune_end_to_end.py --fake                 # against a local fake API
+    NEBIUS_API_KEY=... python examples/fine_tune_end_to_end.py train.jsonl --model MODEL
+
+With ``--fake`` it starts ``nebius_ft_async.testing.FakeTokenFactory`` in process and, unless a
+file is given, writes a small training file to a temporary folder; no account or network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+from pathlib import Path
+
+from nebius_ft_async import (
+    AsyncSession,
+    FineTuningJob,
+    SupervisedConfig,
+    SupervisedHyperparameters,
+    SupervisedMethod,
+)
+from nebius_ft_async.testing import FakeTokenFactory
+
+
+def sample_training_file(folder: Path) -> Path:
+    path = folder / "train.jsonl"
+    with path.open("w") as file:
+        for index in range(200):
+            messages = [
+                {"role": "user", "content": f"What is {index} + {index}?"},
+                {"role": "assistant", "content": str(2 * index)},
+            ]
+            file.write(json.dumps({"messages": messages}) + "\n")
+    return path
+
+
+def show_progress(job: FineTuningJob) -> None:
+    progress = "" if job.progress is None else f" {job.progress:.0%}"
+    eta = "" if job.eta is None else f", expected at {job.eta:%H:%M:%S} UTC"
+    print(f"  {job.id}: {job.status}{progress}{eta}")
+
+
+async def fine_tune(
+    session: AsyncSession, training_file: Path, model: str, output: Path, poll_interval: float
+) -> int:
+    uploaded = await session.upload_file(training_file)
+    print(f"uploaded {uploaded.filename} ({uploaded.bytes} bytes) as {uploaded.id}")
+    job = await session.create_job(
+        model=model,
+        training_file=uploaded.id,
+        method=SupervisedMethod(
+            supervised=SupervisedConfig(
+                hyperparameters=SupervisedHyperparameters(n_epochs=2, lora=True, lora_r=16)
+            )
+        ),
+        suffix="end-to-end-example",
+    )
+    print(f"created job {job.id}; waiting for it:")
+    job = await session.wait_for_job(job.id, poll_interval=poll_interval, on_update=show_progress)
+    if job.status != "succeeded":
+        print(f"job {job.status}: {job.error.message if job.error else 'no error given'}")
+        return 1
+    checkpoints = [checkpoint async for checkpoint in session.iter_checkpoints(job.id)]
+    for checkpoint in checkpoints:
+        print(f"  checkpoint {checkpoint.id} at step {checkpoint.step_number}")
+    files = checkpoints[-1].result_files if checkpoints else job.result_files
+    paths = await session.download_files(files, output)
+    for path in paths:
+        print(f"downloaded {path} ({path.stat().st_size} bytes)")
+    return 0
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("training_file", nargs="?", type=Path)
+    parser.add_argument("--model", default="meta-llama/Llama-3.1-8B-Instruct")
+    parser.add_argument("--output", type=Path, default=Path("checkpoint-files"))
+    parser.add_argument("--fake", action="store_true", help="run against a local fake API")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.fake:
+            training_file = args.training_file or sample_training_file(Path(scratch))
+            async with FakeTokenFactory() as fake, fake.session() as session:
+                return await fine_tune(session, training_file, args.model, args.output, 0.05)
+        if args.training_file is None:
+            parser.error("a training file is needed unless --fake is given")
+        async with AsyncSession() as session:
+            return await fine_tune(session, args.training_file, args.model, args.output, 10.0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,147 @@
+"""The nebius-ft command, end to end: a subprocess against FakeTokenFactory."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from nebius_ft_async.testing import FakeTokenFactory
+
+pytestmark = pytest.mark.anyio
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTokenFactory]:
+    async with FakeTokenFactory(api_key="cli-test-key-123") as fake:
+        yield fake
+
+
+async def nebius_ft(*args: str, fake: FakeTokenFactory | None = None, key: bool = True) -> Result:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEBIUS_")}
+    if fake is not None:
+        env["NEBIUS_BASE_URL"] = fake.url
+        if key:
+            env["NEBIUS_API_KEY"] = fake.api_key
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-m", "nebius_ft_async", *args], check=False, env=env
+        )
+    return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+
+async def test_jobs_get_json_parses_back(fake: FakeTokenFactory) -> None:
+    job_id = fake.add_job()
+    result = await nebius_ft("jobs", "get", job_id, "--json", fake=fake)
+    assert result.code == 0, result.err
+    job = json.loads(result.out)
+    assert job["id"] == job_id and job["status"] == "validating_files"
+
+
+async def test_jobs_get_summary(fake: FakeTokenFactory) -> None:
+    job_id = fake.add_job(outcome="failed", running_steps=1)
+    for _ in range(3):
+        await nebius_ft("jobs", "get", job_id, fake=fake)
+    result = await nebius_ft("jobs", "get", job_id, fake=fake)
+    assert result.code == 0
+    assert "status  failed" in result.out
+    assert "training_diverged: the training loss diverged" in result.out
+
+
+async def test_jobs_wait_plain_lines_and_exit_codes(fake: FakeTokenFactory) -> None:
+    good = [fake.add_job(running_steps=2) for _ in range(2)]
+    result = await nebius_ft("jobs", "wait", *good, "--interval", "0.01", fake=fake)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert all(job_id in "".join(lines) for job_id in good)
+    assert sum("succeeded" in line for line in lines) == 2
+    assert "\x1b[" not in result.out  # no terminal redraws when piped
+
+    bad = fake.add_job(outcome="failed", running_steps=1)
+    result = await nebius_ft("jobs", "wait", good[0], bad, "--interval", "0.01", fake=fake)
+    assert result.code == 1
+    assert "the training loss diverged" in result.out
+
+    cancelled = fake.add_job(running_steps=50)
+    fake.jobs[cancelled].cancelled_at = 0
+    result = await nebius_ft("jobs", "wait", cancelled, "--interval", "0.01", fake=fake)
+    assert result.code == 1 and "cancelled" in result.out
+
+
+async def test_jobs_wait_timeout_is_124(fake: FakeTokenFactory) -> None:
+    slow = fake.add_job(step_seconds=60)
+    result = await nebius_ft(
+        "jobs", "wait", slow, "--interval", "0.05", "--timeout", "0.3", fake=fake
+    )
+    assert result.code == 124
+    assert "timed out" in result.out
+
+
+async def test_events_and_follow(fake: FakeTokenFactory) -> None:
+    job_id = fake.add_job(running_steps=3)
+    followed = await nebius_ft("events", job_id, "--follow", "--interval", "0.01", fake=fake)
+    assert followed.code == 0
+    assert followed.out.splitlines()[-1].endswith("Job succeeded")
+    as_json = await nebius_ft("events", job_id, "--json", fake=fake)
+    events = [json.loads(line) for line in as_json.out.splitlines()]
+    assert [e["created_at"] for e in events] == sorted(e["created_at"] for e in events)
+    assert events[0]["message"] == "Validating training file"
+    table = await nebius_ft("events", job_id, fake=fake)
+    assert table.out.splitlines()[0].split() == ["time", "(UTC)", "level", "message"]
+
+
+async def test_checkpoints_and_operation_results(fake: FakeTokenFactory) -> None:
+    job_id = fake.add_job(running_steps=4, checkpoint_every=1)
+    await nebius_ft("jobs", "wait", job_id, "--interval", "0.01", fake=fake)
+    checkpoints = await nebius_ft("checkpoints", job_id, "--json", fake=fake)
+    steps = [json.loads(line)["step_number"] for line in checkpoints.out.splitlines()]
+    assert steps == [25, 50, 75, 100]
+    table = await nebius_ft("checkpoints", job_id, fake=fake)
+    assert "train loss" in table.out and f"file-{job_id}-ckpt-100" in table.out
+    results = await nebius_ft("operations", "results", job_id, "--json", fake=fake)
+    assert len(results.out.splitlines()) == 4
+
+
+async def test_api_error_is_one_line_without_traceback(fake: FakeTokenFactory) -> None:
+    result = await nebius_ft("jobs", "get", "ftjob-missing", fake=fake)
+    assert result.code == 1
+    assert result.err.strip() == (
+        "nebius-ft: HTTP 404 Not Found on GET /v1/fine_tuning/jobs/ftjob-missing: "
+        "Job ftjob-missing not found"
+    )
+    assert "Traceback" not in result.err
+
+
+async def test_missing_key_names_the_variable(fake: FakeTokenFactory) -> None:
+    result = await nebius_ft("jobs", "get", "x", fake=fake, key=False)
+    assert result.code == 2
+    assert "NEBIUS_API_KEY" in result.err and "Traceback" not in result.err
+
+
+async def test_wrong_key_is_an_authentication_error(fake: FakeTokenFactory) -> None:
+    result = await nebius_ft("--api-key", "wrong", "jobs", "get", "x", fake=fake)
+    assert result.code == 1
+    assert "HTTP 401" in result.err and "wrong" not in result.err
+
+
+async def test_help_and_usage_errors() -> None:
+    result = await nebius_ft("--help")
+    assert result.code == 0 and "nebius-ft demo" in result.out
+    result = await nebius_ft("jobs")
+    assert result.code == 2 and "usage:" in result.err
+
+
+async def test_demo_runs_without_an_account() -> None:
+    result = await nebius_ft("demo")
+    assert result.code == 0, result.err
+    assert "4 succeeded and 1 failed" in result.out
+    assert "ftjob-demo-rate-limited" in result.out

@@ -1,0 +1,25 @@
+"""The examples still run (against the fake API)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_end_to_end_example_against_the_fake(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "fine_tune_end_to_end.py"), "--fake", "--output", "out"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "uploaded train.jsonl" in result.stdout
+    assert "succeeded" in result.stdout
+    downloaded = list((tmp_path / "out").iterdir())
+    assert [path.name for path in downloaded] == ["adapter-step-100.safetensors"]
+    assert downloaded[0].read_bytes().startswith(b"weights of ftjob-")
