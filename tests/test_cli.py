@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
+from nebius_ft_async.cli._display import JobLine, LiveDisplay, PlainDisplay, make_display
 from nebius_ft_async.testing import FakeTokenFactory
 
 pytestmark = pytest.mark.anyio
@@ -145,3 +147,26 @@ async def test_demo_runs_without_an_account() -> None:
     assert result.code == 0, result.err
     assert "4 succeeded and 1 failed" in result.out
     assert "ftjob-demo-rate-limited" in result.out
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_live_table_on_a_terminal_and_plain_lines_elsewhere() -> None:
+    terminal = FakeTerminal()
+    display = make_display(["ftjob-a", "ftjob-b"], terminal)
+    assert isinstance(display, LiveDisplay)
+    display.update(JobLine("ftjob-a", "running", 40, 100, 0.25, None))
+    display.update(JobLine("ftjob-b", "failed", 10, 100, None, None, "loss diverged"))
+    display.close()
+    drawn = terminal.getvalue()
+    assert "ftjob-a" in drawn and "40/100" in drawn and "0.2500" in drawn
+    assert "loss diverged" in drawn
+    piped = io.StringIO()
+    plain = make_display(["ftjob-a"], piped)
+    assert isinstance(plain, PlainDisplay)
+    plain.update(JobLine("ftjob-a", "running", 40, 100, 0.25, None))
+    plain.update(JobLine("ftjob-a", "running", 40, 100, 0.25, None))  # no change, no line
+    assert piped.getvalue() == "ftjob-a  running  steps 40/100  loss 0.2500  eta -\n"
