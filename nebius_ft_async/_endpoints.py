@@ -106,7 +106,7 @@ class Endpoints(ABC):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> int: ...
+    ) -> None: ...
 
     # -- jobs ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -266,14 +267,14 @@ class AsyncSession(Endpoints):
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> int:
-        """Stream GET ``path`` into ``destination`` atomically; returns the bytes written.
+    ) -> None:
+        """Stream GET ``path`` into ``destination`` atomically.
 
         The body goes to a temporary file beside the destination, which is renamed over it
         only once the whole body has arrived; a broken or short download leaves nothing
         under the destination's name. Retried attempts start the file afresh.
         """
-        partial = destination.with_name(f".{destination.name}.{os.getpid()}.{id(self):x}.part")
+        partial = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
 
         async def save(response: aiohttp.ClientResponse) -> bytes:
             written = 0
@@ -284,15 +285,14 @@ class AsyncSession(Endpoints):
             expected = response.content_length
             if expected is not None and written != expected and not _is_compressed(response):
                 raise aiohttp.ClientPayloadError(f"got {written} of {expected} bytes")
-            return str(written).encode()
+            return b""
 
         try:
-            raw = await self._call("GET", path, None, True, timeout, max_retries, save)
+            await self._call("GET", path, None, True, timeout, max_retries, save)
             partial.replace(destination)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        return int(raw.body)
 
     async def _call(
         self,
