@@ -453,16 +453,9 @@ async def as_completed(
 
     Built on ``JobMonitor``; use that directly to add jobs while watching.
     """
-    async with JobMonitor(
-        session,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        max_concurrent_polls=max_concurrent_polls,
-        on_update=on_update,
-    ) as monitor:
-        monitor.add(*job_ids)
-        async for outcome in monitor:
-            yield outcome
+    options = (poll_interval, timeout, max_concurrent_polls, on_update)
+    async for _, outcome in _watch_all(session, job_ids, *options):
+        yield outcome
 
 
 async def wait_for_jobs(
@@ -477,7 +470,20 @@ async def wait_for_jobs(
     """Wait for every job; returns each final job (or its ``JobWaitError``) keyed by id,
     in the order the ids were given."""
     ids = list(dict.fromkeys(job_ids))
-    outcomes: dict[str, FineTuningJob | JobWaitError] = {}
+    options = (poll_interval, timeout, max_concurrent_polls, on_update)
+    outcomes = {job_id: outcome async for job_id, outcome in _watch_all(session, ids, *options)}
+    return {job_id: outcomes[job_id] for job_id in ids}
+
+
+async def _watch_all(
+    session: Endpoints,
+    job_ids: Iterable[str],
+    poll_interval: float,
+    timeout: float | None,
+    max_concurrent_polls: int,
+    on_update: OnUpdate | None,
+) -> AsyncIterator[tuple[str, FineTuningJob | JobWaitError]]:
+    """Every job's outcome, paired with its id, from one JobMonitor."""
     async with JobMonitor(
         session,
         poll_interval=poll_interval,
@@ -485,10 +491,9 @@ async def wait_for_jobs(
         max_concurrent_polls=max_concurrent_polls,
         on_update=on_update,
     ) as monitor:
-        monitor.add(*ids)
-        async for job_id, outcome in monitor.outcomes_by_id():
-            outcomes[job_id] = outcome
-    return {job_id: outcomes[job_id] for job_id in ids}
+        monitor.add(*job_ids)
+        async for pair in monitor.outcomes_by_id():
+            yield pair
 
 
 async def follow_events(
