@@ -10,12 +10,14 @@ loop) -> ``_attempt`` (a connection slot, one request, redirects) -> ``_read_bod
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
-import secrets
+import tempfile
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
@@ -128,6 +130,10 @@ class AsyncSession(Endpoints):
         }
         self._key_bytes = key.encode()
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+        # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
+        self._transfer_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout, sock_read=timeout
+        )
         self._max_connections = max_connections
         self._slots = asyncio.Semaphore(max_connections)
         self._client: aiohttp.ClientSession | None = None
@@ -219,15 +225,15 @@ class AsyncSession(Endpoints):
             data = aiohttp.FormData()
             for name, value in fields.items():
                 data.add_field(name, value)
-            if isinstance(file, bytes):
-                data.add_field("file", file, filename=filename)
+            if isinstance(file, bytes):  # as a stream: aiohttp warns about large raw bodies
+                data.add_field("file", io.BytesIO(file), filename=filename)
                 yield data, None
                 return
             with open(file, "rb") as stream:  # read in chunks by aiohttp as it sends
                 data.add_field("file", stream, filename=filename)
                 yield data, None
 
-        return await self._decoded("POST", path, decoder, form, False, timeout, None)
+        return await self._decoded("POST", path, decoder, form, False, timeout, None, transfer=True)
 
     async def _decoded(
         self,
@@ -238,8 +244,12 @@ class AsyncSession(Endpoints):
         idempotent: bool,
         timeout: float | None,
         max_retries: int | None,
+        *,
+        transfer: bool = False,
     ) -> T:
-        raw = await self._call(method, path, body, idempotent, timeout, max_retries, None)
+        raw = await self._call(
+            method, path, body, idempotent, timeout, max_retries, None, transfer=transfer
+        )
         try:
             return decoder.decode(raw.body)
         except msgspec.DecodeError as exc:
@@ -270,17 +280,29 @@ class AsyncSession(Endpoints):
     ) -> None:
         """Stream GET ``path`` into ``destination`` atomically.
 
-        The body goes to a temporary file beside the destination, which is renamed over it
+        The body goes to a temporary file beside the destination (made before anything is
+        sent, so a folder that cannot be written fails at once), which is renamed over it
         only once the whole body has arrived; a broken or short download leaves nothing
         under the destination's name. Retried attempts start the file afresh.
         """
-        partial = destination.with_name(f".{destination.name}.{secrets.token_hex(6)}.part")
+        if await anyio.Path(destination).is_dir():
+            raise IsADirectoryError(f"cannot download to {destination}: it is a directory")
+        try:
+            handle, name = await anyio.to_thread.run_sync(
+                partial(tempfile.mkstemp, dir=destination.parent, prefix=".", suffix=".part")
+            )
+        except OSError as exc:
+            raise type(exc)(
+                exc.errno, f"cannot download to {destination}: {exc.strerror}"
+            ) from None
+        os.close(handle)
+        temporary = Path(name)
 
         async def save(response: aiohttp.ClientResponse) -> bytes:
             written = 0
-            with open(partial, "wb") as file:  # noqa: ASYNC230 (writes go to a thread below)
+            async with await anyio.open_file(temporary, "wb") as file:
                 async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-                    await anyio.to_thread.run_sync(file.write, chunk)
+                    await file.write(chunk)
                     written += len(chunk)
             expected = response.content_length
             if expected is not None and written != expected and not _is_compressed(response):
@@ -288,11 +310,11 @@ class AsyncSession(Endpoints):
             return b""
 
         try:
-            await self._call("GET", path, None, True, timeout, max_retries, save)
-            partial.replace(destination)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+            await self._call("GET", path, None, True, timeout, max_retries, save, transfer=True)
+            await anyio.to_thread.run_sync(temporary.replace, destination)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(partial(temporary.unlink, missing_ok=True))
 
     async def _call(
         self,
@@ -303,15 +325,24 @@ class AsyncSession(Endpoints):
         timeout: float | None,
         max_retries: int | None,
         consume: Consume | None,
+        *,
+        transfer: bool = False,
     ) -> _RawResponse:
-        """``_send``, within the call's overall deadline if one is given."""
+        """``_send``, within the call's overall deadline if one is given.
+
+        A ``transfer`` (an upload or a download) is not bounded by the session's ``timeout``
+        as a whole, only by silence on the wire; the call's own ``timeout`` bounds it all.
+        """
+        wire = self._transfer_timeout if transfer else self._timeout
         if timeout is None:
-            return await self._send(method, path, body, idempotent, max_retries, consume, None)
+            return await self._send(
+                method, path, body, idempotent, max_retries, consume, None, wire
+            )
         deadline = asyncio.get_running_loop().time() + timeout
         try:
             async with asyncio.timeout_at(deadline):
                 return await self._send(
-                    method, path, body, idempotent, max_retries, consume, deadline
+                    method, path, body, idempotent, max_retries, consume, deadline, wire
                 )
         except TimeoutError:
             raise APITimeoutError(
@@ -329,6 +360,7 @@ class AsyncSession(Endpoints):
         max_retries: int | None,
         consume: Consume | None,
         deadline: float | None,
+        wire: aiohttp.ClientTimeout,
     ) -> _RawResponse:
         """The retry loop around ``_attempt``.
 
@@ -342,7 +374,7 @@ class AsyncSession(Endpoints):
         schedule = None
         while True:
             try:
-                return await self._attempt(method, url, path, body, consume)
+                return await self._attempt(method, url, path, body, consume, wire)
             except APIError as error:
                 error.attempts = attempt
                 retry_after = getattr(error, "retry_after", None)
@@ -375,6 +407,7 @@ class AsyncSession(Endpoints):
         path: str,
         body: RequestBody | None,
         consume: Consume | None,
+        wire: aiohttp.ClientTimeout,
     ) -> _RawResponse:
         """One attempt: a connection slot, the request and its same-origin redirects.
 
@@ -393,6 +426,7 @@ class AsyncSession(Endpoints):
                             headers=headers or self._headers,
                             data=data,
                             allow_redirects=False,
+                            timeout=wire,
                         ) as response:
                             status = response.status
                             response_headers = response.headers
@@ -406,7 +440,7 @@ class AsyncSession(Endpoints):
                                 raw_body = await self._read_body(response, method, path, request_id)
                 except TimeoutError as exc:
                     failure = APITimeoutError(
-                        f"{method} {path} timed out after {self._timeout.total:g} s",
+                        f"{method} {path} timed out: {_timeout_words(wire)}",
                         method=method,
                         path=path,
                         request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
@@ -511,6 +545,12 @@ Consume = Callable[[aiohttp.ClientResponse], Awaitable[bytes]]
 """Reads a 2xx response some other way than into memory (a download to disk)."""
 
 _NO_BODY: AbstractContextManager[tuple[Any, dict[str, str] | None]] = nullcontext((None, None))
+
+
+def _timeout_words(wire: aiohttp.ClientTimeout) -> str:
+    if wire.total is not None:
+        return f"no full answer within {wire.total:g} s"
+    return f"nothing on the wire for {wire.sock_read:g} s"
 
 
 def _is_compressed(response: aiohttp.ClientResponse) -> bool:

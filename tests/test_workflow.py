@@ -15,6 +15,7 @@ from aiohttp import web
 
 from nebius_ft_async import (
     APIConnectionError,
+    APITimeoutError,
     AsyncSession,
     BadRequestError,
     FineTuningJob,
@@ -378,3 +379,51 @@ async def test_wait_for_operation_rate_limited_keeps_waiting(api: FakeApi, api_u
         op = await wait_for_operation(session, "op-1", poll_interval=0.001)
     assert op.status == "cancelled"
     assert len(api.seen) == 3
+
+
+async def test_long_transfers_are_bounded_by_silence_not_by_the_session_timeout(
+    serve: Serve, tmp_path: Path
+) -> None:
+    import asyncio
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = 10 * 1000
+        await response.prepare(request)
+        for _ in range(10):  # one second in all, never silent for long
+            await asyncio.sleep(0.1)
+            await response.write(b"d" * 1000)
+        return response
+
+    async def slow_reader(request: web.Request) -> web.Response:
+        received = 0
+        async for part in await request.multipart():
+            while chunk := await part.read_chunk(64 * 1024):  # type: ignore[union-attr]
+                received += len(chunk) if part.name == "file" else 0
+                await asyncio.sleep(0.002)  # 32 MiB take about a second to arrive
+        return json_response({"id": "file-1", "bytes": received, "filename": "big.jsonl"})
+
+    app = web.Application()
+    app.router.add_get("/v1/files/{file_id}/content", trickle)
+    app.router.add_post("/v1/files", slow_reader)
+    url = await serve(app)
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"u" * (32 * 1024 * 1024))
+    async with AsyncSession(API_KEY, base_url=url, timeout=0.3, max_retries=0) as session:
+        target = await session.download_file("file-1", tmp_path / "slow.bin")
+        uploaded = await session.upload_file(big)
+        with pytest.raises(APITimeoutError, match="deadline"):
+            await session.download_file("file-1", tmp_path / "late.bin", timeout=0.3)
+    assert target.read_bytes() == b"d" * 10_000
+    assert uploaded.bytes == 32 * 1024 * 1024
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl", "slow.bin"]
+
+
+async def test_download_to_a_missing_folder_fails_before_sending(
+    api: FakeApi, session: AsyncSession, tmp_path: Path
+) -> None:
+    with pytest.raises(FileNotFoundError, match=r"cannot download to .*nowhere"):
+        await session.download_file("file-1", tmp_path / "nowhere" / "x.bin")
+    with pytest.raises(IsADirectoryError):
+        await session.download_file("file-1", tmp_path)
+    assert api.seen == []
