@@ -54,10 +54,25 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> w
     return _json({"detail": detail}, status=status, headers=headers)
 
 
+_OPERATION_STATUS = {"validating_files": "queued", "queued": "queued", "running": "running"}
+
+
 def _not_found(detail: str) -> web.HTTPNotFound:
     return web.HTTPNotFound(
         text=_encode({"detail": detail}).decode(), content_type="application/json"
     )
+
+
+_WRITE_ONLY = frozenset({"api_key", "api_token", "password", "token"})
+
+
+def _without_secrets(value: Any) -> Any:
+    """What the API echoes of a request part: its write-only secrets left out."""
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in _WRITE_ONLY}
+    if isinstance(value, list):
+        return [_without_secrets(item) for item in value]
+    return value
 
 
 def _page(items: list[dict[str, Any]], request: web.Request, default_limit: int) -> dict[str, Any]:
@@ -94,7 +109,8 @@ class FakeJob:
     finished_at: int | None = None
     step: int = -1
     cancelled_at: int | None = None
-    suffix: str | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    """The body it was created with; the fields the API echoes come back from it."""
     events: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
@@ -320,10 +336,10 @@ class FakeTokenFactory:
             "organization_id": "org-fake",
             "status": status,
             "training_file": job.training_file,
-            "validation_file": None,
+            "validation_file": job.request.get("validation_file"),
             "result_files": [c["result_files"][0] for c in job.checkpoints] if final else [],
-            "seed": 42,
-            "suffix": job.suffix,
+            "seed": job.request.get("seed") or 42,
+            "suffix": job.request.get("suffix"),
             "trained_tokens": (job.trained_steps() or 0) * 4096 or None,
             "trained_steps": job.trained_steps(),
             "total_steps": job.total_steps,
@@ -333,14 +349,17 @@ class FakeTokenFactory:
                 if status == "failed"
                 else None
             ),
-            "hyperparameters": {"batch_size": 8, "learning_rate": 1e-05, "n_epochs": 3},
-            "method": {
+            "hyperparameters": job.request.get("hyperparameters")
+            or {"batch_size": 8, "learning_rate": 1e-05, "n_epochs": 3},
+            "method": job.request.get("method")
+            or {
                 "type": "supervised",
                 "supervised": {"hyperparameters": {"batch_size": 8, "n_epochs": 3}},
             },
-            "integrations": [],
-            "from_checkpoint": None,
-            "user_provided_suffix": job.suffix,
+            "integrations": _without_secrets(job.request.get("integrations") or []),
+            "from_checkpoint": _without_secrets(job.request.get("from_checkpoint")),
+            "tags": job.request.get("tags") or [],
+            "user_provided_suffix": job.request.get("suffix"),
         }
 
     @staticmethod
@@ -422,7 +441,7 @@ class FakeTokenFactory:
         if body["training_file"] not in self.files:
             return _error(400, f"Training file {body['training_file']} not found")
         job_id = self.add_job(model=body["model"], training_file=body["training_file"])
-        self.jobs[job_id].suffix = body.get("suffix")
+        self.jobs[job_id].request = body
         return _json(self._job_body(self.jobs[job_id]))
 
     async def _cancel_job(self, request: web.Request) -> web.Response:
@@ -483,7 +502,7 @@ class FakeTokenFactory:
     async def _list_files(self, request: web.Request) -> web.Response:
         purpose = request.query.get("purpose")
         files = [f for f in self.files.values() if purpose in (None, f["purpose"])]
-        limit = int(request.query.get("limit", 10_000))
+        limit = int(request.query.get("limit", 10))  # the API's default
         return _json({"object": "list", "data": files[:limit]})
 
     def _file(self, request: web.Request) -> str:
@@ -504,7 +523,7 @@ class FakeTokenFactory:
         return {
             "id": job.id,
             "type": "finetuning",
-            "status": status if status in ("succeeded", "failed", "cancelled") else "running",
+            "status": _OPERATION_STATUS.get(status, status),
             "params": {"model": job.model},
             "src": [{"id": job.training_file, "version": "1"}],
             "dst": [],
@@ -516,15 +535,15 @@ class FakeTokenFactory:
         limit = int(request.query.get("limit", 100))
         return _json({"object": "list", "data": operations[:limit]})
 
-    def _operation(self, request: web.Request) -> FakeJob:
+    def _operation(self, request: web.Request, *, polled: bool = False) -> FakeJob:
         job = self.jobs.get(request.match_info["operation_id"])
         if job is None:
             raise _not_found("Operation not found")
-        self._advance(job, polled=False)
+        self._advance(job, polled=polled)
         return job
 
     async def _get_operation(self, request: web.Request) -> web.Response:
-        return _json(self._operation_body(self._operation(request)))
+        return _json(self._operation_body(self._operation(request, polled=True)))
 
     async def _operation_errors(self, request: web.Request) -> web.Response:
         job = self._operation(request)

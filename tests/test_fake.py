@@ -152,3 +152,43 @@ async def test_bodies_carry_fields_the_client_does_not_model(fake: FakeTokenFact
     async with fake.session() as session:
         job = await session.get_job(job_id)
     assert "fine_tuned_model" not in msgspec.structs.asdict(job)  # served, ignored
+
+
+async def test_operations_move_when_polled(fake: FakeTokenFactory) -> None:
+    job_id = fake.add_job(running_steps=2)
+    statuses: list[str] = []
+    async with fake.session() as session:
+        operation = await session.wait_for_operation(
+            job_id, poll_interval=0.001, on_update=lambda o: statuses.append(o.status)
+        )
+    assert operation.status == "succeeded"
+    assert statuses == ["queued", "running", "succeeded"]
+
+
+async def test_create_echoes_the_request_without_its_secrets(fake: FakeTokenFactory) -> None:
+    from nebius_ft_async import WandbIntegration, WandbSettings
+
+    async with fake.session() as session:
+        uploaded = await session.upload_file(b"{}\n", filename="t.jsonl")
+        job = await session.create_job(
+            model="m",
+            training_file=uploaded.id,
+            seed=7,
+            suffix="s",
+            hyperparameters={"n_epochs": 5},
+            integrations=[WandbIntegration(wandb=WandbSettings(project="p", api_key="k-secret"))],
+        )
+    assert (job.seed, job.suffix) == (7, "s")
+    assert job.hyperparameters is not None and job.hyperparameters.n_epochs == 5
+    assert job.integrations is not None and job.integrations[0].wandb is not None
+    assert job.integrations[0].wandb.project == "p"
+    served = msgspec.json.encode(fake._job_body(fake.jobs[job.id])).decode()
+    assert '"project":"p"' in served and "k-secret" not in served
+
+
+async def test_list_files_pages_like_the_api(fake: FakeTokenFactory) -> None:
+    async with fake.session() as session:
+        for index in range(12):
+            await session.upload_file(b"x", filename=f"{index}.jsonl")
+        assert len((await session.list_files()).data) == 10
+        assert len((await session.list_files(limit=50)).data) == 12
