@@ -518,9 +518,19 @@ def _walk(
     return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
 
 
+_MAX_NAME_BYTES = 200
+
+
 def _safe_filename(name: str, file_id: str, taken: set[str]) -> str:
-    """``name`` if it is a plain file name not yet used, else ``file_id``."""
+    """``name`` if it is a plain, reasonably short file name not yet used, else ``file_id``."""
     plain = os.path.basename(name.replace("\\", "/"))
-    if not plain or plain in (".", "..") or plain != name or plain in taken:
+    if (
+        not plain
+        or plain in (".", "..")
+        or plain != name
+        or plain in taken
+        or "\0" in plain
+        or len(plain.encode()) > _MAX_NAME_BYTES
+    ):
         return path_segment(file_id, "file_id")
     return plain

@@ -17,16 +17,37 @@ MAX_SUFFIX_LENGTH = 64
 _SECRET_FIELDS = frozenset({"api_key", "api_token", "password", "token"})
 
 
-class RequestModel(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Base of request bodies: unset fields are not sent, secrets are masked in ``repr``."""
+class _Masked:
+    """Stands for a secret in a repr."""
 
     def __repr__(self) -> str:
-        fields = []
-        for name in self.__struct_fields__:
-            value = getattr(self, name)
-            shown = "'***'" if name in _SECRET_FIELDS and value is not None else repr(value)
-            fields.append(f"{name}={shown}")
-        return f"{type(self).__name__}({', '.join(fields)})"
+        return "'***'"
+
+
+_MASKED = _Masked()
+
+
+def masked(name: str, value: Any) -> Any:
+    """``value`` as it may be shown: secrets (also inside plain dicts and lists) masked."""
+    if name in _SECRET_FIELDS and value is not None:
+        return _MASKED
+    if isinstance(value, dict):
+        return {key: masked(str(key), item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked("", item) for item in value]
+    return value
+
+
+class RequestModel(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Base of request bodies: unset fields are not sent, secrets are masked when shown
+    (``repr``, and rich's pretty printing, which would otherwise list every field)."""
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.__rich_repr__())
+        return f"{type(self).__name__}({fields})"
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [(name, masked(name, getattr(self, name))) for name in self.__struct_fields__]
 
 
 class SupervisedMethod(RequestModel, tag_field="type", tag="supervised"):
@@ -132,4 +153,37 @@ def check_job_request(request: FineTuningRequest) -> None:
         raise ValueError("validation_file must be a file id or None, got an empty string")
 
 
-encode_request = msgspec.json.Encoder().encode
+def explicit(value: Any) -> Any:
+    """A request as JSON-ready builtins, leaving out every plain field left at its default.
+
+    Hyperparameter Structs are shared with the response models, which keep their defaults
+    when encoded; in a request those defaults are not sent, so the server applies its own.
+    Nested objects are always kept (the API requires ``{"hyperparameters": {}}`` and the like).
+    """
+    if isinstance(value, msgspec.Struct):
+        config = value.__struct_config__
+        body: dict[str, Any] = {} if config.tag_field is None else {config.tag_field: config.tag}
+        for field in msgspec.structs.fields(value):
+            item = getattr(value, field.name)
+            if not isinstance(item, msgspec.Struct) and _is_default(field, item):
+                continue
+            body[field.encode_name] = explicit(item)
+        return body
+    if isinstance(value, dict):
+        return {key: explicit(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [explicit(item) for item in value]
+    return value
+
+
+def _is_default(field: msgspec.structs.FieldInfo, value: Any) -> bool:
+    if field.default is not msgspec.NODEFAULT:
+        return bool(value == field.default)
+    if field.default_factory is not msgspec.NODEFAULT:
+        return bool(value == field.default_factory())
+    return False
+
+
+def encode_request(request: RequestModel) -> bytes:
+    """The JSON body of a request."""
+    return msgspec.json.encode(explicit(request))

@@ -170,3 +170,38 @@ def test_live_table_on_a_terminal_and_plain_lines_elsewhere() -> None:
     plain.update(JobLine("ftjob-a", "running", 40, 100, 0.25, None))
     plain.update(JobLine("ftjob-a", "running", 40, 100, 0.25, None))  # no change, no line
     assert piped.getvalue() == "ftjob-a  running  steps 40/100  loss 0.2500  eta -\n"
+
+
+def test_server_text_in_the_live_table_is_not_markup() -> None:
+    terminal = FakeTerminal()
+    display = make_display(["ftjob-a"], terminal)
+    note = "line 12 of [/data/train.jsonl] is not JSON [request id abc]"
+    display.update(JobLine("ftjob-a", "failed", None, None, None, None, note))
+    display.close()
+    assert "[/data/train.jsonl]" in terminal.getvalue()
+    assert "[request id abc]" in terminal.getvalue()
+
+
+async def test_an_empty_id_is_a_usage_error(fake: FakeTokenFactory) -> None:
+    result = await nebius_ft("jobs", "get", "", fake=fake)
+    assert result.code == 2
+    assert result.err.strip() == "nebius-ft: job_id must be a non-empty string, got ''"
+
+
+async def test_an_unreachable_api_fails_at_once(fake: FakeTokenFactory) -> None:
+    unreachable = fake.url.rsplit(":", 1)[0] + ":1"
+    for command in (("jobs", "wait", "ftjob-x"), ("events", "ftjob-x", "--follow")):
+        result = await nebius_ft("--base-url", unreachable, *command, fake=fake)
+        assert result.code == 1
+        assert "Cannot connect" in result.err and "Traceback" not in result.err
+
+
+async def test_json_output_into_a_closed_pipe_is_quiet(fake: FakeTokenFactory) -> None:
+    job_id = fake.add_job(running_steps=500, step_seconds=0.0001)  # ~150 KB of events
+    await anyio.sleep(0.1)
+    env = {**os.environ, "NEBIUS_BASE_URL": fake.url, "NEBIUS_API_KEY": fake.api_key}
+    command = f"'{sys.executable}' -m nebius_ft_async events {job_id} --json | head -1"
+    with anyio.fail_after(60):
+        done = await anyio.run_process(["sh", "-c", command], check=False, env=env)
+    assert json.loads(done.stdout.decode())["object"] == "fine_tuning.job.event"
+    assert b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr

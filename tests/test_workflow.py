@@ -88,7 +88,7 @@ async def test_create_job_sends_typed_body_without_unset_fields(
         "seed",
     }
     assert body["method"]["type"] == "supervised"
-    assert body["method"]["supervised"]["hyperparameters"]["n_epochs"] == 2
+    assert body["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2, "lora": True}
     assert [i["type"] for i in body["integrations"]] == ["wandb", "mlflow", "hf"]
     assert body["integrations"][0]["wandb"] == {"project": "ft", "api_key": "wandb-secret"}
     assert body["from_checkpoint"] == {"type": "hf", "repo": "me/base"}
@@ -107,7 +107,7 @@ async def test_spec_draft_method_and_plain_dicts(api: FakeApi, session: AsyncSes
         extra_body={"priority": "low"},
     )
     assert api.created[0]["method"]["type"] == "spec-draft"
-    assert api.created[0]["method"]["spec_draft"]["hyperparameters"]["num_decoding_heads"] == 3
+    assert api.created[0]["method"] == {"type": "spec-draft", "spec_draft": {"hyperparameters": {}}}
     assert api.created[1]["method"] == {"type": "dpo", "dpo": {"beta": 0.1}}
     assert api.created[1]["extra_body"] == {"priority": "low"}
 
@@ -265,11 +265,14 @@ async def test_download_files_keeps_the_api_names(
     api.files["f1"] = {"id": "f1", "filename": "adapter.safetensors"}
     api.files["f2"] = {"id": "f2", "filename": "../escape.txt"}
     api.files["f3"] = {"id": "f3", "filename": "adapter.safetensors"}
-    for file_id in ("f1", "f2", "f3"):
+    api.files["f4"] = {"id": "f4", "filename": "nul\u0000byte"}
+    api.files["f5"] = {"id": "f5", "filename": "x" * 300}
+    ids = ["f1", "f2", "f3", "f4", "f5"]
+    for file_id in ids:
         api.file_contents[file_id] = file_id.encode()
-    paths = await session.download_files(["f1", "f2", "f3"], tmp_path / "ckpt")
-    assert [p.name for p in paths] == ["adapter.safetensors", "f2", "f3"]
-    assert [p.read_bytes() for p in paths] == [b"f1", b"f2", b"f3"]
+    paths = await session.download_files(ids, tmp_path / "ckpt")
+    assert [p.name for p in paths] == ["adapter.safetensors", "f2", "f3", "f4", "f5"]
+    assert [p.read_bytes() for p in paths] == [i.encode() for i in ids]
 
 
 async def broken_mid_way(request: web.Request) -> web.StreamResponse:

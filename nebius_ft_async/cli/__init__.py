@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ import msgspec
 
 from .. import __version__
 from .._endpoints import Endpoints
-from .._errors import ConfigurationError, NebiusError
+from .._errors import APIStatusError, ConfigurationError, NebiusError
 from .._models import DatasetFileResult, FineTuningJob
 from .._polling import JobWaitError, WaitTimeout, follow_events, wait_for_jobs
 from .._session import AsyncSession
@@ -95,15 +97,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(format="nebius-ft: %(message)s", level=logging.INFO)
+    # polls that fail and will be retried are shown (WARNING); -v adds each retry (INFO)
+    logging.basicConfig(
+        format="nebius-ft: %(message)s", level=logging.INFO if args.verbose else logging.WARNING
+    )
     try:
         if args.command == "demo":
             from ._demo import run_demo
 
             return asyncio.run(run_demo(args.interval))
         return asyncio.run(_with_session(args.run, args))
-    except ConfigurationError as error:
+    except (ConfigurationError, ValueError) as error:  # bad settings or arguments (an empty id)
         print(f"nebius-ft: {error}", file=sys.stderr)
         return EXIT_USAGE
     except NebiusError as error:
@@ -112,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nebius-ft: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def run() -> None:
@@ -205,13 +212,24 @@ async def watch_jobs(
     return EXIT_JOB_FAILED
 
 
+async def _reachable(session: AsyncSession, job_id: str) -> None:
+    """Fail at once if the API cannot be reached at all, instead of polling in silence.
+
+    Errors about the job itself (a 404, say) are left to the wait, which reports them.
+    """
+    with contextlib.suppress(APIStatusError):
+        await session.get_job(job_id)
+
+
 async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
+    await _reachable(session, job_ids[0])
     return await watch_jobs(session, job_ids, interval=args.interval, timeout=args.timeout)
 
 
 async def _events(session: AsyncSession, args: argparse.Namespace) -> int:
     if args.follow:
+        await _reachable(session, args.job_id)
         async for event in follow_events(session, args.job_id, poll_interval=args.interval):
             if args.json:
                 _json_line(event)

@@ -111,15 +111,17 @@ class LiveDisplay:
         self._live.start()
 
     def _table(self) -> Any:
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title="fine-tuning jobs", expand=False)
         for header in ("job", "status", "steps", "train loss", "ETA", "note"):
             table.add_column(header)
-        for line in self._lines.values():
+        for line in self._lines.values():  # server text is escaped: "[...]" is not markup
             style = _STATUS_STYLE.get(line.status, "")
-            status = f"[{style}]{line.status}[/]" if style else line.status
-            table.add_row(line.job_id, status, line.steps(), line.loss(), line.eta(), line.note)
+            status = f"[{style}]{escape(line.status)}[/]" if style else escape(line.status)
+            cells = (line.steps(), line.loss(), line.eta(), line.note)
+            table.add_row(escape(line.job_id), status, *map(escape, cells))
         return table
 
     def update(self, line: JobLine) -> None:
