@@ -406,7 +406,7 @@ def main() -> None:
         many_jobs_child(int(args.many_jobs_child[0]), float(args.many_jobs_child[1]))
         return
     quick = args.quick
-    rounds = 1 if quick else 5
+    rounds = 1 if quick else 7
     events = 300 if quick else 10_000
     server = Server(polls_to_finish=1_000_000, events=events)
     try:

@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
@@ -180,7 +180,10 @@ class AsyncSession(Endpoints):
         if self._client is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
             self._client = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, auto_decompress=True
+                connector=connector,
+                headers=self._headers,  # set once: no per-request header merging on the hot path
+                timeout=self._timeout,
+                auto_decompress=True,
             )
         return self._client
 
@@ -255,12 +258,12 @@ class AsyncSession(Endpoints):
         except msgspec.DecodeError as exc:
             raise decode_error(
                 raw.status,
-                raw.content_type,
+                _content_type(raw.headers),
                 self._redact(raw.body),
                 str(exc),
                 method=method,
                 path=path,
-                request_id=raw.request_id,
+                request_id=_request_id(raw.headers),
             ) from None
 
     async def _request_bytes(
@@ -423,21 +426,17 @@ class AsyncSession(Endpoints):
                         async with client.request(
                             method,
                             url,
-                            headers=headers or self._headers,
+                            headers=headers,
                             data=data,
                             allow_redirects=False,
                             timeout=wire,
                         ) as response:
                             status = response.status
                             response_headers = response.headers
-                            request_id = response_headers.get(
-                                "x-request-id"
-                            ) or response_headers.get("request-id")
-                            content_type = response.content_type
                             if consume is not None and 200 <= status < 300:
                                 raw_body = await consume(response)
                             else:
-                                raw_body = await self._read_body(response, method, path, request_id)
+                                raw_body = await self._read_body(response, method, path)
                 except TimeoutError as exc:
                     failure = APITimeoutError(
                         f"{method} {path} timed out: {_timeout_words(wire)}",
@@ -457,7 +456,7 @@ class AsyncSession(Endpoints):
                     # holds the Authorization header, must not ride along as __context__
                     raise failure
                 if status < 300:
-                    return _RawResponse(status, content_type, request_id, raw_body)
+                    return _RawResponse(status, response_headers, raw_body)
                 if status in _REDIRECT_STATUSES and "location" in response_headers:
                     if method != "GET":
                         raise APIStatusError(
@@ -477,7 +476,7 @@ class AsyncSession(Endpoints):
                     self._redact(raw_body),
                     method=method,
                     path=path,
-                    request_id=request_id,
+                    request_id=_request_id(response_headers),
                     retry_after=parse_retry_after(response_headers),
                 )
         raise APIStatusError(
@@ -494,7 +493,7 @@ class AsyncSession(Endpoints):
         return body
 
     def _json_body(self, encoded: bytes) -> RequestBody:
-        headers = {**self._headers, "Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"}  # added to the session's own
         return lambda: nullcontext((encoded, headers))
 
     async def _read_body(
@@ -502,7 +501,6 @@ class AsyncSession(Endpoints):
         response: aiohttp.ClientResponse,
         method: str,
         path: str,
-        request_id: str | None,
     ) -> bytes:
         """The whole body, refusing one larger than ``max_response_bytes`` once decompressed."""
         cap = self.max_response_bytes
@@ -523,20 +521,27 @@ class AsyncSession(Endpoints):
         response.close()
         raise decode_error(
             response.status,
-            response.content_type,
+            _content_type(response.headers),
             b"",
             f"body larger than the {cap} byte limit (max_response_bytes)",
             method=method,
             path=path,
-            request_id=request_id,
+            request_id=_request_id(response.headers),
         )
 
 
 class _RawResponse(NamedTuple):
     status: int
-    content_type: str
-    request_id: str | None
+    headers: Mapping[str, str]
     body: bytes
+
+
+def _request_id(headers: Mapping[str, str]) -> str | None:
+    return headers.get("x-request-id") or headers.get("request-id")
+
+
+def _content_type(headers: Mapping[str, str]) -> str:
+    return headers.get("content-type", "").partition(";")[0].strip()
 
 
 RequestBody = Callable[[], AbstractContextManager[tuple[Any, dict[str, str] | None]]]
