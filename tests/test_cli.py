@@ -130,9 +130,11 @@ async def test_missing_key_names_the_variable(fake: FakeTokenFactory) -> None:
 
 
 async def test_wrong_key_is_an_authentication_error(fake: FakeTokenFactory) -> None:
-    result = await nebius_ft("--api-key", "wrong", "jobs", "get", "x", fake=fake)
-    assert result.code == 1
-    assert "HTTP 401" in result.err and "wrong" not in result.err
+    for command in (("jobs", "get", "x"), ("jobs", "wait", "x", "y")):
+        result = await nebius_ft("--api-key", "wrong-key-42", *command, fake=fake)
+        assert result.code == 1
+        assert len(result.err.splitlines()) == 1
+        assert "HTTP 401" in result.err and "wrong-key-42" not in result.err
 
 
 async def test_help_and_usage_errors() -> None:

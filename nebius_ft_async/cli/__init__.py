@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sys
@@ -30,7 +29,13 @@ import msgspec
 
 from .. import __version__
 from .._endpoints import Endpoints
-from .._errors import APIStatusError, ConfigurationError, NebiusError
+from .._errors import (
+    APIStatusError,
+    AuthenticationError,
+    ConfigurationError,
+    NebiusError,
+    PermissionDeniedError,
+)
 from .._models import DatasetFileResult, FineTuningJob
 from .._polling import JobWaitError, WaitTimeout, follow_events, wait_for_jobs
 from .._session import AsyncSession
@@ -213,12 +218,17 @@ async def watch_jobs(
 
 
 async def _reachable(session: AsyncSession, job_id: str) -> None:
-    """Fail at once if the API cannot be reached at all, instead of polling in silence.
+    """Fail at once if the API cannot be reached or refuses the key, instead of polling.
 
-    Errors about the job itself (a 404, say) are left to the wait, which reports them.
+    Other errors (a 404 for this job, a passing 5xx) are left to the wait, which reports
+    them per job or rides them out.
     """
-    with contextlib.suppress(APIStatusError):
+    try:
         await session.get_job(job_id)
+    except (AuthenticationError, PermissionDeniedError):
+        raise
+    except APIStatusError:
+        pass
 
 
 async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:
