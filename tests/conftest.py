@@ -292,6 +292,11 @@ class FakeApi(WorkflowHandlers):
         return json_response(result)
 
 
+async def forever() -> None:
+    """Wait until cancelled: a server that never answers, a caller that never returns."""
+    await asyncio.Event().wait()
+
+
 async def wait_until(condition: Callable[[], bool], within: float = 5.0) -> None:
     """Poll a condition that has no event to wait on (a transport closing), for a bounded time."""
     with anyio.move_on_after(within):

@@ -24,7 +24,7 @@ from nebius_ft_async import (
 )
 from nebius_ft_async._polling import next_poll_delay, transient_wait, watched_state
 
-from .conftest import API_KEY, FakeApi, wait_until
+from .conftest import API_KEY, FakeApi, forever, wait_until
 from .samples import event_body, job_body
 
 pytestmark = pytest.mark.anyio
@@ -362,7 +362,7 @@ async def test_closing_a_monitor_under_a_cancel_scope_cancels_its_waiters(
     with anyio.move_on_after(0.1):
         async with JobMonitor(session, poll_interval=0.01) as monitor:
             waiter = asyncio.create_task(monitor.wait("j1"))
-            await asyncio.sleep(10)
+            await forever()
     assert waiter is not None
     with pytest.raises(asyncio.CancelledError):
         await waiter

@@ -29,7 +29,7 @@ from nebius_ft_async import (
     RetryPolicy,
 )
 
-from .conftest import API_KEY, FakeApi, RecordedSleeps, json_response, wait_until
+from .conftest import API_KEY, FakeApi, RecordedSleeps, forever, json_response, wait_until
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
@@ -240,7 +240,7 @@ async def test_slow_answer_times_out_and_is_retried(serve: Serve, sleeps: Record
         nonlocal calls
         calls += 1
         if calls == 1:
-            await asyncio.sleep(2)
+            await forever()
         return json_response(job_body("j1"))
 
     app = web.Application()
@@ -318,7 +318,7 @@ async def test_cancelling_a_call_releases_its_connection(serve: Serve) -> None:
     async def never(request: web.Request) -> web.Response:
         transports.append(request.transport)
         arrived.set()
-        await asyncio.sleep(30)
+        await forever()
         return json_response(job_body("j1"))
 
     app = web.Application()
