@@ -16,7 +16,7 @@ import random
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import anyio
 
@@ -95,33 +95,41 @@ def transient_wait(error: BaseException, poll_interval: float) -> float | None:
     return max(poll_interval, retry_after)
 
 
-class _Watch:
-    """What is remembered of one watched job."""
+class _Watch(Generic[FinalT]):
+    """What is remembered of one watched job (or operation)."""
 
-    __slots__ = ("deadline", "job_id", "last_job", "last_state")
+    __slots__ = ("deadline", "job_id", "last", "last_state")
 
     def __init__(self, job_id: str, deadline: float | None = None) -> None:
         self.job_id = job_id
         self.deadline = deadline
-        self.last_job: FineTuningJob | None = None
+        self.last: FinalT | None = None
         self.last_state: tuple[object, ...] | None = None
+
+    async def record(
+        self,
+        value: FinalT,
+        state: tuple[object, ...],
+        on_update: Callable[[FinalT], Any] | None,
+    ) -> FinalT:
+        """Remember ``value``, and tell ``on_update`` if its watched ``state`` changed."""
+        self.last = value
+        if state != self.last_state:
+            self.last_state = state
+            if on_update is not None:
+                await _notify(on_update, value)
+        return value
 
 
 async def _poll(
     session: Endpoints,
-    watch: _Watch,
+    watch: _Watch[FineTuningJob],
     on_update: OnUpdate | None,
     timeout: float | None = None,
 ) -> FineTuningJob:
     """Get the job once, remember it, and tell ``on_update`` if what is watched changed."""
     job = await session.get_job(watch.job_id, timeout=timeout)
-    watch.last_job = job
-    state = watched_state(job)
-    if state != watch.last_state:
-        watch.last_state = state
-        if on_update is not None:
-            await _notify(on_update, job)
-    return job
+    return await watch.record(job, watched_state(job), on_update)
 
 
 async def _notify(on_update: Callable[[Any], Any], value: object) -> None:
@@ -157,7 +165,7 @@ async def wait_for_job(
     ``timeout`` raises ``WaitTimeout`` carrying the last job seen. Cancelling the caller
     stops the wait at once.
     """
-    watch = _Watch(job_id)
+    watch: _Watch[FineTuningJob] = _Watch(job_id)
     job = await _poll_until_final(
         lambda: _poll(session, watch, on_update), job_id, poll_interval, timeout
     )
@@ -181,24 +189,15 @@ async def wait_for_operation(
     changes, ``timeout`` raises ``WaitTimeout`` with the last operation in ``.operation``.
     Then ``get_operation_results`` gives its checkpoints or output file id.
     """
-    last: list[Operation] = []
+    watch: _Watch[Operation] = _Watch(operation_id)
 
     async def poll() -> Operation:
         operation = await session.get_operation(operation_id)
-        changed = not last or last[0].status != operation.status
-        last[:] = [operation]
-        if changed and on_update is not None:
-            await _notify(on_update, operation)
-        return operation
+        return await watch.record(operation, (operation.status,), on_update)
 
     operation = await _poll_until_final(poll, operation_id, poll_interval, timeout)
     if operation is None:
-        status = last[0].status if last else "never seen"
-        raise WaitTimeout(
-            f"operation {operation_id} did not finish within {timeout:g} s (last status: {status})",
-            job_id=operation_id,
-            operation=last[0] if last else None,
-        )
+        raise _timeout_error(watch, timeout, kind="operation")
     return operation
 
 
@@ -267,7 +266,7 @@ class JobMonitor:
         self._timeout = timeout
         self._concurrency = max_concurrent_polls
         self._on_update = on_update
-        self._watches: dict[str, _Watch] = {}
+        self._watches: dict[str, _Watch[FineTuningJob]] = {}
         self._due: list[tuple[float, int, str]] = []
         self._order = itertools.count()
         self._paused_until = 0.0
@@ -353,7 +352,7 @@ class JobMonitor:
         if self._due[0][2] == job_id:
             self._schedule_changed.set()
 
-    def _finish(self, watch: _Watch, outcome: FineTuningJob | JobWaitError) -> None:
+    def _finish(self, watch: _Watch[FineTuningJob], outcome: FineTuningJob | JobWaitError) -> None:
         del self._watches[watch.job_id]
         future = self._waiters.pop(watch.job_id, None)
         if future is not None and not future.done():
@@ -389,7 +388,7 @@ class JobMonitor:
             if watch is not None:
                 await self._poll_watch(watch)
 
-    async def _poll_watch(self, watch: _Watch) -> None:
+    async def _poll_watch(self, watch: _Watch[FineTuningJob]) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
         if watch.deadline is not None and now >= watch.deadline:
@@ -406,7 +405,7 @@ class JobMonitor:
                     JobWaitError(
                         f"watching job {watch.job_id} failed: {error}",
                         job_id=watch.job_id,
-                        job=watch.last_job,
+                        job=watch.last,
                         error=error,
                     ),
                 )
@@ -425,12 +424,15 @@ class JobMonitor:
         self._schedule(watch.job_id, next_poll)
 
 
-def _timeout_error(watch: _Watch, timeout: float | None) -> WaitTimeout:
-    status = watch.last_job.status if watch.last_job else "never seen"
+def _timeout_error(watch: _Watch[FinalT], timeout: float | None, kind: str = "job") -> WaitTimeout:
+    """The WaitTimeout for a watch: the last job (or operation) seen rides on it."""
+    last = watch.last
+    status = last.status if last is not None else "never seen"
     return WaitTimeout(
-        f"job {watch.job_id} did not finish within {timeout:g} s (last status: {status})",
+        f"{kind} {watch.job_id} did not finish within {timeout:g} s (last status: {status})",
         job_id=watch.job_id,
-        job=watch.last_job,
+        job=last if isinstance(last, FineTuningJob) else None,
+        operation=last if isinstance(last, Operation) else None,
     )
 
 
