@@ -260,7 +260,9 @@ async def many_jobs_round(server: Server, jobs: int, interval: float) -> dict[st
         baseline = rss_mib()
         before = await server.requests_seen()
         cpu = time.process_time()
-        results = await wait_for_jobs(session, ids, poll_interval=interval, timeout=600)
+        results = await wait_for_jobs(
+            session, ids, poll_interval=interval, timeout=600, fleet_refresh=False
+        )
         cpu = time.process_time() - cpu
         requests = await server.requests_seen() - before
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

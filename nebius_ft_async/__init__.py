@@ -11,6 +11,7 @@
 
 import logging
 
+from ._budget import AdaptiveBudget, RequestBudget
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -57,14 +58,12 @@ from ._models import (
     ValidationErrorItem,
     WandbConfig,
 )
+from ._monitor import JobMonitor, as_completed, wait_for_jobs
 from ._polling import (
-    JobMonitor,
     JobWaitError,
     WaitTimeout,
-    as_completed,
     follow_events,
     wait_for_job,
-    wait_for_jobs,
     wait_for_operation,
 )
 from ._requests import (
@@ -91,6 +90,7 @@ __all__ = [
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AdaptiveBudget",
     "AsyncSession",
     "AuthenticationError",
     "BadRequestError",
@@ -129,6 +129,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RequestBudget",
     "ResponseDecodeError",
     "RetryPolicy",
     "SpecDraftConfig",

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import anyio
 import msgspec
 
+from ._checks import MIN_POLL_INTERVAL
 from ._models import (
     DatasetFileResult,
     FileObject,
@@ -67,6 +68,10 @@ def _file_path(file_id: str) -> str:
 
 class Endpoints(ABC):
     """Every endpoint of the fine-tuning workflow, on top of four transport methods."""
+
+    min_poll_interval: float = MIN_POLL_INTERVAL
+    """The shortest ``poll_interval`` the polling helpers accept with this session: 1 s
+    against a remote API, so one typo cannot flood it (1 ms on loopback, for tests)."""
 
     @abstractmethod
     async def _request(
@@ -480,12 +485,18 @@ class Endpoints(ABC):
         poll_interval: float = 5.0,
         timeout: float | None = None,
         on_update: Callable[[FineTuningJob], Any] | None = None,
+        poll_timeout: float | None = None,
     ) -> FineTuningJob:
         """Poll a job until it is final and return it; see ``nebius_ft_async.wait_for_job``."""
         from ._polling import wait_for_job  # the polling layer sits above the session
 
         return await wait_for_job(
-            self, job_id, poll_interval=poll_interval, timeout=timeout, on_update=on_update
+            self,
+            job_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_update=on_update,
+            poll_timeout=poll_timeout,
         )
 
     async def wait_for_operation(
@@ -495,12 +506,18 @@ class Endpoints(ABC):
         poll_interval: float = 5.0,
         timeout: float | None = None,
         on_update: Callable[[Operation], Any] | None = None,
+        poll_timeout: float | None = None,
     ) -> Operation:
         """Poll an operation until it is final; see ``nebius_ft_async.wait_for_operation``."""
         from ._polling import wait_for_operation
 
         return await wait_for_operation(
-            self, operation_id, poll_interval=poll_interval, timeout=timeout, on_update=on_update
+            self,
+            operation_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_update=on_update,
+            poll_timeout=poll_timeout,
         )
 
 

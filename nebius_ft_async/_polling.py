@@ -1,27 +1,25 @@
-"""Polling helpers: wait for one job, watch many at once, follow a job's events live.
+"""Polling helpers for one object: wait for a job or an operation, follow a job's events.
 
-All three share one notion of a poll: a transient failure (connection trouble, a timeout,
-408/409/429/5xx after the session's own retries) means "poll again later, no sooner than the
-server asked"; anything else ends the wait with that error.
+They share one notion of a poll with ``_monitor`` (many jobs): a transient failure
+(connection trouble, a timeout, 408/409/429/5xx after the session's own retries) means "poll
+again later, no sooner than the server asked"; anything else ends the wait with that error.
+Each poll is bounded by its own poll timeout, and a wait's ``timeout`` ends it at its
+deadline whatever it is waiting on.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
 import inspect
-import itertools
 import logging
 import random
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import anyio
 
+from ._checks import optional_timeout, positive_count, positive_seconds
 from ._endpoints import Endpoints
-from ._errors import APIError, NebiusError, RateLimitError
+from ._errors import APIError, NebiusError
 from ._models import FineTuningJob, FineTuningJobEvent, Operation
 from ._paging import DEFAULT_PAGE_SIZE
 from ._retry import is_retryable
@@ -32,8 +30,8 @@ DEFAULT_POLL_INTERVAL = 5.0
 """Seconds between two polls of one job."""
 POLL_JITTER = 0.1
 """Each wait is the poll interval give or take this fraction, so waiters do not synchronise."""
-DEFAULT_MAX_CONCURRENT_POLLS = 32
-"""Polls in flight at once in a JobMonitor, however many jobs it watches."""
+MIN_POLL_TIMEOUT = 5.0
+"""The shortest default poll timeout: one poll may take ``max(2 * poll_interval, 5 s)``."""
 
 FinalT = TypeVar("FinalT", FineTuningJob, Operation)
 
@@ -87,6 +85,38 @@ def next_poll_delay(poll_interval: float, rng: random.Random | None = None) -> f
     return poll_interval * (1 + POLL_JITTER * (2 * (rng or random).random() - 1))
 
 
+def default_poll_timeout(poll_interval: float) -> float:
+    """How long one poll may take unless told: twice the interval, at least 5 s."""
+    return max(2 * poll_interval, MIN_POLL_TIMEOUT)
+
+
+class PollOptions(NamedTuple):
+    """A wait's checked options: seconds between polls, for one poll, for the whole wait."""
+
+    interval: float
+    poll_timeout: float
+    timeout: float | None
+
+
+def poll_options(
+    session: Endpoints,
+    poll_interval: float,
+    timeout: float | None,
+    poll_timeout: float | None = None,
+) -> PollOptions:
+    """Check a wait's options (``ValueError`` naming the bad one) and fill in the defaults.
+
+    ``poll_interval`` must be at least ``session.min_poll_interval``; ``timeout`` and
+    ``poll_timeout`` finite and above 0 when given.
+    """
+    interval = positive_seconds("poll_interval", poll_interval, at_least=session.min_poll_interval)
+    if poll_timeout is None:
+        poll_timeout = default_poll_timeout(interval)
+    else:
+        poll_timeout = positive_seconds("poll_timeout", poll_timeout)
+    return PollOptions(interval, poll_timeout, optional_timeout("timeout", timeout))
+
+
 def transient_wait(error: BaseException, poll_interval: float) -> float | None:
     """How long to wait before polling again after ``error``; ``None`` if it is permanent."""
     if not isinstance(error, APIError) or not is_retryable(error):
@@ -125,7 +155,7 @@ async def _poll(
     session: Endpoints,
     watch: _Watch[FineTuningJob],
     on_update: OnUpdate | None,
-    timeout: float | None = None,
+    timeout: float,
 ) -> FineTuningJob:
     """Get the job once, remember it, and tell ``on_update`` if what is watched changed."""
     job = await session.get_job(watch.job_id, timeout=timeout)
@@ -150,6 +180,7 @@ async def wait_for_job(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     timeout: float | None = None,
     on_update: OnUpdate | None = None,
+    poll_timeout: float | None = None,
 ) -> FineTuningJob:
     """Poll a job until it has succeeded, failed or been cancelled, and return it.
 
@@ -162,15 +193,21 @@ async def wait_for_job(
     The first poll is immediate, later ones ``poll_interval`` apart (±10%). A failed job is
     returned, not raised. Transient failures keep the wait going (no sooner than a
     ``Retry-After`` asks); permanent ones (401, 403, 404, 422, ...) are raised at once.
-    ``timeout`` raises ``WaitTimeout`` carrying the last job seen. Cancelling the caller
-    stops the wait at once.
+    ``timeout`` raises ``WaitTimeout`` carrying the last job seen, at its deadline whatever
+    the wait is doing then (a 429 pause, a poll that hangs). Each poll gives up after
+    ``poll_timeout`` (default: twice the interval, at least 5 s) and counts as a transient
+    failure. Cancelling the caller stops the wait at once.
+
+    ``poll_interval`` must be at least ``session.min_poll_interval`` (1 s against the real
+    API); a bad interval or timeout raises ``ValueError`` naming it.
     """
+    options = poll_options(session, poll_interval, timeout, poll_timeout)
     watch: _Watch[FineTuningJob] = _Watch(job_id)
     job = await _poll_until_final(
-        lambda: _poll(session, watch, on_update), job_id, poll_interval, timeout
+        lambda: _poll(session, watch, on_update, options.poll_timeout), job_id, options
     )
     if job is None:
-        raise _timeout_error(watch, timeout)
+        raise _timeout_error(watch, options.timeout)
     return job
 
 
@@ -181,6 +218,7 @@ async def wait_for_operation(
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     timeout: float | None = None,
     on_update: Callable[[Operation], Any] | None = None,
+    poll_timeout: float | None = None,
 ) -> Operation:
     """Poll an operation until it has succeeded, failed or been cancelled, and return it.
 
@@ -189,26 +227,27 @@ async def wait_for_operation(
     changes, ``timeout`` raises ``WaitTimeout`` with the last operation in ``.operation``.
     Then ``get_operation_results`` gives its checkpoints or output file id.
     """
+    options = poll_options(session, poll_interval, timeout, poll_timeout)
     watch: _Watch[Operation] = _Watch(operation_id)
 
     async def poll() -> Operation:
-        operation = await session.get_operation(operation_id)
+        operation = await session.get_operation(operation_id, timeout=options.poll_timeout)
         return await watch.record(operation, (operation.status,), on_update)
 
-    operation = await _poll_until_final(poll, operation_id, poll_interval, timeout)
+    operation = await _poll_until_final(poll, operation_id, options)
     if operation is None:
-        raise _timeout_error(watch, timeout, kind="operation")
+        raise _timeout_error(watch, options.timeout, kind="operation")
     return operation
 
 
 async def _poll_until_final(
     poll: Callable[[], Awaitable[FinalT]],
     object_id: str,
-    poll_interval: float,
-    timeout: float | None,
+    options: PollOptions,
 ) -> FinalT | None:
-    """Call ``poll`` until what it returns is final; ``None`` when ``timeout`` ran out."""
-    with anyio.move_on_after(timeout):
+    """Call ``poll`` until what it returns is final; ``None`` when the timeout ran out."""
+    poll_interval = options.interval
+    with anyio.move_on_after(options.timeout):
         while True:
             try:
                 current = await poll()
@@ -225,205 +264,6 @@ async def _poll_until_final(
     return None
 
 
-class JobMonitor:
-    """Watches many jobs with one scheduler, and reports each as it reaches a final state.
-
-    ::
-
-        async with JobMonitor(session, poll_interval=10) as monitor:
-            monitor.add("ftjob-a", "ftjob-b")
-            async for outcome in monitor:          # ends when no job is left to watch
-                if isinstance(outcome, JobWaitError):
-                    print(outcome.job_id, "could not be watched:", outcome.error)
-                else:
-                    print(outcome.id, outcome.status)
-
-    However many jobs it watches, it holds at most ``max_concurrent_polls`` requests in
-    flight, one timer and a small record per job; the first polls of a batch are spread over
-    one poll interval. Jobs can be added at any time. ``await monitor.wait(job_id)`` waits
-    for one job (agent tools that submit jobs over time can share one monitor); an outcome
-    goes to that ``wait`` call, or else to iteration.
-
-    Each job gets ``timeout`` seconds from when it was added. A job's permanent error (a
-    404, say) or timeout is reported for that job alone, as a ``JobWaitError`` (or
-    ``WaitTimeout``); the others go on. A 429 pauses every poll for as long as the server
-    asked.
-    """
-
-    def __init__(
-        self,
-        session: Endpoints,
-        *,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        timeout: float | None = None,
-        max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS,
-        on_update: OnUpdate | None = None,
-    ) -> None:
-        if max_concurrent_polls < 1:
-            raise ValueError(f"max_concurrent_polls must be at least 1, got {max_concurrent_polls}")
-        self._session = session
-        self._poll_interval = poll_interval
-        self._timeout = timeout
-        self._concurrency = max_concurrent_polls
-        self._on_update = on_update
-        self._watches: dict[str, _Watch[FineTuningJob]] = {}
-        self._due: list[tuple[float, int, str]] = []
-        self._order = itertools.count()
-        self._paused_until = 0.0
-        self._ready: asyncio.Queue[str] = asyncio.Queue(maxsize=max_concurrent_polls)
-        self._outcomes: deque[tuple[str, FineTuningJob | JobWaitError]] = deque()
-        self._waiters: dict[str, asyncio.Future[FineTuningJob]] = {}
-        self._schedule_changed = asyncio.Event()
-        self._outcome_added = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    @property
-    def watching(self) -> int:
-        """How many jobs are being watched now."""
-        return len(self._watches)
-
-    async def __aenter__(self) -> Self:
-        self._tasks.append(asyncio.create_task(self._dispatch()))
-        self._tasks.extend(asyncio.create_task(self._work()) for _ in range(self._concurrency))
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop watching; pending ``wait()`` calls are cancelled."""
-        for future in self._waiters.values():
-            future.cancel()
-        self._waiters.clear()
-        for task in self._tasks:
-            task.cancel()
-        with anyio.CancelScope(shield=True):  # even when closed from a cancelled scope
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    def add(self, *job_ids: str) -> None:
-        """Start watching these jobs (ids already watched are left as they are)."""
-        fresh = [job_id for job_id in dict.fromkeys(job_ids) if job_id not in self._watches]
-        now = asyncio.get_running_loop().time()
-        deadline = None if self._timeout is None else now + self._timeout
-        spread = (
-            self._poll_interval if deadline is None else min(self._poll_interval, deadline - now)
-        )
-        for index, job_id in enumerate(fresh):
-            self._watches[job_id] = _Watch(job_id, deadline)
-            self._schedule(job_id, now + spread * index / len(fresh))
-
-    async def wait(self, job_id: str) -> FineTuningJob:
-        """Watch ``job_id`` (if not yet watched) and return it once final.
-
-        Raises ``JobWaitError`` (or ``WaitTimeout``) if it cannot be watched to the end.
-        """
-        if not self._tasks:
-            raise RuntimeError("use the JobMonitor inside 'async with' before waiting")
-        future = self._waiters.get(job_id)
-        if future is None or future.done():
-            future = self._waiters[job_id] = asyncio.get_running_loop().create_future()
-            self.add(job_id)
-        # shielded: one cancelled caller must not cancel the others waiting for the same job
-        return await asyncio.shield(future)
-
-    def __aiter__(self) -> AsyncIterator[FineTuningJob | JobWaitError]:
-        return (outcome async for _, outcome in self.outcomes_by_id())
-
-    async def outcomes_by_id(self) -> AsyncIterator[tuple[str, FineTuningJob | JobWaitError]]:
-        """Like iterating the monitor, with each outcome paired with the id it was added as
-        (the server may spell a job's ``id`` differently)."""
-        while True:
-            if self._outcomes:
-                yield self._outcomes.popleft()
-                continue
-            if not self._watches:
-                return
-            self._outcome_added.clear()
-            await self._outcome_added.wait()
-
-    def _schedule(self, job_id: str, when: float) -> None:
-        heapq.heappush(self._due, (when, next(self._order), job_id))
-        if self._due[0][2] == job_id:
-            self._schedule_changed.set()
-
-    def _finish(self, watch: _Watch[FineTuningJob], outcome: FineTuningJob | JobWaitError) -> None:
-        del self._watches[watch.job_id]
-        future = self._waiters.pop(watch.job_id, None)
-        if future is not None and not future.done():
-            if isinstance(outcome, JobWaitError):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-        else:
-            self._outcomes.append((watch.job_id, outcome))
-        self._outcome_added.set()
-
-    async def _dispatch(self) -> None:
-        """Hand each job to a worker when its poll is due (and no 429 pause is on)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._due:
-                self._schedule_changed.clear()
-                await self._schedule_changed.wait()
-                continue
-            delay = max(self._due[0][0], self._paused_until) - loop.time()
-            if delay > 0:
-                self._schedule_changed.clear()
-                with anyio.move_on_after(delay):
-                    await self._schedule_changed.wait()
-                continue
-            _, _, job_id = heapq.heappop(self._due)
-            await self._ready.put(job_id)
-
-    async def _work(self) -> None:
-        while True:
-            job_id = await self._ready.get()
-            watch = self._watches.get(job_id)
-            if watch is not None:
-                await self._poll_watch(watch)
-
-    async def _poll_watch(self, watch: _Watch[FineTuningJob]) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if watch.deadline is not None and now >= watch.deadline:
-            self._finish(watch, _timeout_error(watch, self._timeout))
-            return
-        remaining = None if watch.deadline is None else watch.deadline - now
-        try:
-            job = await _poll(self._session, watch, self._on_update, timeout=remaining)
-        except Exception as error:
-            wait = transient_wait(error, self._poll_interval)
-            if wait is None:
-                self._finish(
-                    watch,
-                    JobWaitError(
-                        f"watching job {watch.job_id} failed: {error}",
-                        job_id=watch.job_id,
-                        job=watch.last,
-                        error=error,
-                    ),
-                )
-                return
-            _log_transient(watch.job_id, error, wait)
-            if isinstance(error, RateLimitError) and error.retry_after:
-                self._paused_until = max(self._paused_until, loop.time() + error.retry_after)
-        else:
-            if job.is_terminal:
-                self._finish(watch, job)
-                return
-            wait = next_poll_delay(self._poll_interval)
-        next_poll = loop.time() + wait  # counted from the answer, not from the request
-        if watch.deadline is not None:
-            next_poll = min(next_poll, watch.deadline)
-        self._schedule(watch.job_id, next_poll)
-
-
 def _timeout_error(watch: _Watch[FinalT], timeout: float | None, kind: str = "job") -> WaitTimeout:
     """The WaitTimeout for a watch: the last job (or operation) seen rides on it."""
     last = watch.last
@@ -436,101 +276,62 @@ def _timeout_error(watch: _Watch[FinalT], timeout: float | None, kind: str = "jo
     )
 
 
-async def as_completed(
-    session: Endpoints,
-    job_ids: Iterable[str],
-    *,
-    poll_interval: float = DEFAULT_POLL_INTERVAL,
-    timeout: float | None = None,
-    max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS,
-    on_update: OnUpdate | None = None,
-) -> AsyncIterator[FineTuningJob | JobWaitError]:
-    """Yield each job as it reaches a final state; a job that cannot be watched yields a
-    ``JobWaitError`` (``WaitTimeout`` on timeout) naming it, and the others go on.
-
-    ::
-
-        async for outcome in as_completed(session, job_ids, poll_interval=10):
-            ...
-
-    Built on ``JobMonitor``; use that directly to add jobs while watching.
-    """
-    options = (poll_interval, timeout, max_concurrent_polls, on_update)
-    async for _, outcome in _watch_all(session, job_ids, *options):
-        yield outcome
-
-
-async def wait_for_jobs(
-    session: Endpoints,
-    job_ids: Iterable[str],
-    *,
-    poll_interval: float = DEFAULT_POLL_INTERVAL,
-    timeout: float | None = None,
-    max_concurrent_polls: int = DEFAULT_MAX_CONCURRENT_POLLS,
-    on_update: OnUpdate | None = None,
-) -> dict[str, FineTuningJob | JobWaitError]:
-    """Wait for every job; returns each final job (or its ``JobWaitError``) keyed by id,
-    in the order the ids were given."""
-    ids = list(dict.fromkeys(job_ids))
-    options = (poll_interval, timeout, max_concurrent_polls, on_update)
-    outcomes = {job_id: outcome async for job_id, outcome in _watch_all(session, ids, *options)}
-    return {job_id: outcomes[job_id] for job_id in ids}
-
-
-async def _watch_all(
-    session: Endpoints,
-    job_ids: Iterable[str],
-    poll_interval: float,
-    timeout: float | None,
-    max_concurrent_polls: int,
-    on_update: OnUpdate | None,
-) -> AsyncIterator[tuple[str, FineTuningJob | JobWaitError]]:
-    """Every job's outcome, paired with its id, from one JobMonitor."""
-    async with JobMonitor(
-        session,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        max_concurrent_polls=max_concurrent_polls,
-        on_update=on_update,
-    ) as monitor:
-        monitor.add(*job_ids)
-        async for pair in monitor.outcomes_by_id():
-            yield pair
-
-
 async def follow_events(
     session: Endpoints,
     job_id: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     page_size: int = DEFAULT_PAGE_SIZE,
+    timeout: float | None = None,
+    poll_timeout: float | None = None,
 ) -> AsyncIterator[FineTuningJobEvent]:
     """Yield a job's events as they appear, oldest first, each exactly once.
 
     Each round yields the events not seen before, sorted by ``created_at`` then ``id`` (the
     API promises no order). Ends once the job is final and its last events are drained.
     Transient failures are waited out like in ``wait_for_job``; permanent ones are raised.
+    ``timeout`` (seconds from the first round) raises ``WaitTimeout`` with the last job seen,
+    at its deadline even while a round is waiting on the server; each request gives up after
+    ``poll_timeout``.
     """
+    options = poll_options(session, poll_interval, timeout, poll_timeout)
+    positive_count("page_size", page_size)
+    watch: _Watch[FineTuningJob] = _Watch(job_id)
     seen: set[str] = set()
     tail: str | None = None
+    deadline = None if options.timeout is None else anyio.current_time() + options.timeout
     while True:
         fresh: list[FineTuningJobEvent] = []
-        try:
-            job = await session.get_job(job_id)
-            tail = await _collect_new_events(session, job_id, page_size, seen, tail, fresh)
-        except APIError as error:
-            wait = transient_wait(error, poll_interval)
-            if wait is None:
-                raise
-            _log_transient(job_id, error, wait)
-        else:
-            wait = None if job.is_terminal else next_poll_delay(poll_interval)
+        wait: float | None = None
+        with anyio.move_on_after(_seconds_left(deadline)) as round_scope:
+            try:
+                job = await session.get_job(job_id, timeout=options.poll_timeout)
+                watch.last = job
+                tail = await _collect_new_events(
+                    session, job_id, page_size, seen, tail, fresh, options.poll_timeout
+                )
+            except APIError as error:
+                wait = transient_wait(error, options.interval)
+                if wait is None:
+                    raise
+                _log_transient(job_id, error, wait)
+            else:
+                wait = None if job.is_terminal else next_poll_delay(options.interval)
         fresh.sort(key=lambda event: (event.created_at, event.id))
         for event in fresh:
             yield event
+        if round_scope.cancelled_caught:
+            raise _timeout_error(watch, options.timeout)
         if wait is None:
             return
-        await anyio.sleep(wait)
+        with anyio.move_on_after(_seconds_left(deadline)) as sleep_scope:
+            await anyio.sleep(wait)
+        if sleep_scope.cancelled_caught:
+            raise _timeout_error(watch, options.timeout)
+
+
+def _seconds_left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(deadline - anyio.current_time(), 0.0)
 
 
 async def _collect_new_events(
@@ -540,6 +341,7 @@ async def _collect_new_events(
     seen: set[str],
     tail: str | None,
     fresh: list[FineTuningJobEvent],
+    poll_timeout: float,
 ) -> str | None:
     """Add the events not in ``seen`` to ``fresh`` in few requests, whatever the list order.
 
@@ -552,7 +354,7 @@ async def _collect_new_events(
     cursors_used: set[str | None] = {None}
     jumped = False
     while True:
-        page = await session.list_events(job_id, limit=page_size, after=after)
+        page = await session.list_events(job_id, limit=page_size, after=after, timeout=poll_timeout)
         new = [event for event in page.data if event.id not in seen]
         seen.update(event.id for event in new)
         fresh.extend(new)

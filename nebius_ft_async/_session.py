@@ -27,6 +27,8 @@ import anyio
 import msgspec
 from yarl import URL
 
+from ._budget import AdaptiveBudget, RequestBudget
+from ._checks import LOOPBACK_MIN_POLL_INTERVAL, MIN_POLL_INTERVAL
 from ._endpoints import Endpoints
 from ._errors import (
     APIConnectionError,
@@ -35,11 +37,12 @@ from ._errors import (
     APITimeoutError,
     ConfigurationError,
     NebiusError,
+    RateLimitError,
     decode_error,
     status_error,
 )
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._urls import DEFAULT_BASE_URL, normalize_base_url
+from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
 from ._version import __version__
 
 log = logging.getLogger("nebius_ft_async")
@@ -79,6 +82,10 @@ class AsyncSession(Endpoints):
     Every call also takes ``timeout=`` (a deadline for the whole call, retries included) and
     ``max_retries=``.
 
+    Every request (each retry too) takes a turn from one ``budget``, an ``AdaptiveBudget``
+    unless another ``RequestBudget`` is given: it slows every request of the session down
+    when the server answers 429 and lets the pace grow back as answers come through.
+
     Use it as ``async with``, or call ``await session.close()`` when done.
     """
 
@@ -94,6 +101,7 @@ class AsyncSession(Endpoints):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         retry_policy: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
+        budget: RequestBudget | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
         key = key.strip()
@@ -122,6 +130,12 @@ class AsyncSession(Endpoints):
             allow_insecure_http=allow_insecure_http,
         )
         self.retry_policy = policy
+        self.budget: RequestBudget = budget or AdaptiveBudget(
+            max_pause=policy.max_retry_after, sleep=policy.sleep
+        )
+        self.min_poll_interval = (
+            LOOPBACK_MIN_POLL_INTERVAL if is_loopback_base_url(self.base_url) else MIN_POLL_INTERVAL
+        )
         self.max_response_bytes = max_response_bytes
         self._headers = {
             "Authorization": f"Bearer {key}",
@@ -377,7 +391,7 @@ class AsyncSession(Endpoints):
         schedule = None
         while True:
             try:
-                return await self._attempt(method, url, path, body, consume, wire)
+                return await self._attempt(method, url, path, body, consume, wire, deadline)
             except APIError as error:
                 error.attempts = attempt
                 retry_after = getattr(error, "retry_after", None)
@@ -400,7 +414,8 @@ class AsyncSession(Endpoints):
                     retries_allowed + 1,
                     wait,
                 )
-                await policy.sleep(wait)
+                if not (isinstance(error, RateLimitError) and retry_after is not None):
+                    await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
                 attempt += 1
 
     async def _attempt(
@@ -411,12 +426,26 @@ class AsyncSession(Endpoints):
         body: RequestBody | None,
         consume: Consume | None,
         wire: aiohttp.ClientTimeout,
+        deadline: float | None,
     ) -> _RawResponse:
-        """One attempt: a connection slot, the request and its same-origin redirects.
+        """One attempt: a turn from the budget, a connection slot, the request and its
+        same-origin redirects.
 
         Returns a 2xx answer (its body read by ``consume`` if given, else in full); raises
         the matching ``APIError`` for anything else.
         """
+        budget = self.budget
+        wait = await budget.acquire(deadline)
+        if wait is not None:
+            late = deadline is not None and asyncio.get_running_loop().time() + wait > deadline
+            raise RateLimitError(
+                f"{method} {path} not sent: rate limited for another {wait:.3g} s"
+                + (", past the call's deadline" if late else ""),
+                status_code=429,
+                retry_after=wait,
+                method=method,
+                path=path,
+            )
         async with self._slots:
             client = self._client_session()  # after the wait for a slot: close() may have run
             for _ in range(MAX_REDIRECTS + 1):
@@ -433,6 +462,7 @@ class AsyncSession(Endpoints):
                         ) as response:
                             status = response.status
                             response_headers = response.headers
+                            budget.record(status, response_headers)
                             if consume is not None and 200 <= status < 300:
                                 raw_body = await consume(response)
                             else:

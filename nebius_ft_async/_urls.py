@@ -20,6 +20,12 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def is_loopback_base_url(base_url: str) -> bool:
+    """True when a (normalized) base URL points at this machine."""
+    host = urlsplit(base_url).hostname
+    return host is not None and is_loopback_host(host)
+
+
 def normalize_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
     """The origin requests go to, without a trailing slash or ``/v1``.
 

@@ -14,20 +14,33 @@ It serves every endpoint the library calls, with bodies shaped like the API's (i
 fields the library does not model), pages with ``after``/``limit`` as the API does, and checks
 the bearer key. Jobs follow a scripted lifecycle, ``validating_files`` -> ``queued`` ->
 ``running`` (growing ``trained_steps``, a metrics event per step, a checkpoint now and then)
--> ``succeeded`` / ``failed`` / ``cancelled``, advanced one step per poll of the job or one
-step per ``step_seconds``. Faults (429 with ``Retry-After``, 5xx, 404, a dropped connection)
-are queued with ``fail_next``. This is a server, so it imports ``aiohttp.web``; the client's
-request path stays in ``_session``.
+-> ``succeeded`` / ``failed`` / ``cancelled``, advanced one step each time the job is polled
+or listed, one step per ``step_seconds``, or spread so that the job is final exactly
+``finish_after`` seconds after it was added. Faults (429 with ``Retry-After``, 5xx, 404, a
+dropped connection) are queued with ``fail_next``.
+
+For monitors at scale: ``rate_limit`` puts a token bucket in front of the API (429 with
+``Retry-After`` / ``retry-after-ms``, ``x-ratelimit-*`` headers on every answer);
+``add_jobs`` scripts many jobs at once (100,000 in well under a few seconds), each with its
+own ``finish_after``, ``outcome`` and ``created_at`` if wanted; a request costs O(page size)
+however many jobs there are (jobs move only when served); and ``list_order`` picks the order
+of ``GET /v1/fine_tuning/jobs``.
+
+This is a server, so it imports ``aiohttp.web``; the client's request path stays in
+``_session``.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import itertools
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import msgspec
 from aiohttp import BodyPartReader, web
@@ -37,11 +50,15 @@ from ._session import AsyncSession
 __all__ = ["FakeJob", "FakeTokenFactory"]
 
 Outcome = Literal["succeeded", "failed", "cancelled"]
+ListOrder = Literal["newest_first", "oldest_first", "shuffled"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_T = TypeVar("_T")
 
 _encode = msgspec.json.Encoder().encode
 _POLL_STEP_SECONDS = 30
 """How long a lifecycle step is said to take when jobs move per poll (for ETAs)."""
+_MAX_JOBS_LIMIT = 100
+"""The most jobs one list page holds, whatever ``limit`` asks (what the API is believed to do)."""
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -92,9 +109,110 @@ def _page(items: list[dict[str, Any]], request: web.Request, default_limit: int)
     }
 
 
+def _per_job(value: _T | Sequence[_T] | Callable[[int], _T], count: int, name: str) -> list[_T]:
+    """``add_jobs``' per-job values: one for all, one each from a sequence, or ``value(index)``."""
+    if callable(value):
+        return [value(index) for index in range(count)]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if len(value) != count:
+            raise ValueError(f"{name} has {len(value)} values for {count} jobs")
+        return list(value)
+    return [value] * count
+
+
+def _seconds(value: float) -> str:
+    """A duration the OpenAI way, in seconds rounded up to the millisecond: ``1.5s``, ``0s``."""
+    return f"{math.ceil(value * 1000) / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+class _Bucket:
+    """A token bucket: ``size`` tokens, refilled at ``rate`` a second, full at first."""
+
+    def __init__(self, size: int, now: float) -> None:
+        self.tokens = float(size)
+        self.updated = now
+
+    def take(self, rate: float, size: int, now: float) -> float:
+        """Take a token and return 0, or return the seconds until one is there."""
+        self.tokens = min(float(size), self.tokens + (now - self.updated) * rate)
+        self.updated = now
+        if self.tokens >= 1 - 1e-9:  # float slack: waiting the wait we gave always works
+            self.tokens = max(0.0, self.tokens - 1)
+            return 0.0
+        return (1 - self.tokens) / rate
+
+    def headers(self, rate: float, size: int) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit-requests": str(size),
+            "x-ratelimit-remaining-requests": str(int(self.tokens)),
+            "x-ratelimit-reset-requests": _seconds((size - self.tokens) / rate),
+        }
+
+
+class _SortedIds:
+    """Job ids in a fixed pseudo-random order: by a hash of the id, kept in sorted blocks so
+    that adding one costs O(log n + block) and reading a page O(log n + page)."""
+
+    _BLOCK = 512
+
+    def __init__(self) -> None:
+        self._blocks: list[list[tuple[bytes, str]]] = []
+        self._lasts: list[tuple[bytes, str]] = []  # each block's last item, for bisecting
+
+    @staticmethod
+    def key(job_id: str) -> tuple[bytes, str]:
+        digest = hashlib.blake2b(job_id.encode(), digest_size=8, person=b"fake-tf-order")
+        return digest.digest(), job_id
+
+    def add(self, job_id: str) -> None:
+        item = self.key(job_id)
+        if not self._blocks:
+            self._blocks.append([item])
+            self._lasts.append(item)
+            return
+        index = min(bisect.bisect_left(self._lasts, item), len(self._blocks) - 1)
+        block = self._blocks[index]
+        bisect.insort(block, item)
+        if len(block) > 2 * self._BLOCK:
+            halves = [block[: self._BLOCK], block[self._BLOCK :]]
+            self._blocks[index : index + 1] = halves
+            self._lasts[index : index + 1] = [half[-1] for half in halves]
+        else:
+            self._lasts[index] = block[-1]
+
+    def extend(self, job_ids: Sequence[str]) -> None:
+        """Add many at once: one sort of everything, O(n log n)."""
+        items = sorted(
+            [item for block in self._blocks for item in block]
+            + [self.key(job_id) for job_id in job_ids]
+        )
+        self._blocks = [items[i : i + self._BLOCK] for i in range(0, len(items), self._BLOCK)]
+        self._lasts = [block[-1] for block in self._blocks]
+
+    def after(self, job_id: str | None) -> Iterator[str]:
+        """The ids after ``job_id`` (all of them for ``None``), in order."""
+        first, start = 0, 0
+        if job_id is not None:
+            item = self.key(job_id)
+            first = bisect.bisect_right(self._lasts, item)
+            if first < len(self._blocks):
+                start = bisect.bisect_right(self._blocks[first], item)
+        for index in range(first, len(self._blocks)):
+            block = self._blocks[index]
+            for position in range(start, len(block)):
+                yield block[position][1]
+            start = 0
+
+
 @dataclass
 class FakeJob:
-    """One scripted job. ``step`` is where it is in its lifecycle (-1: not yet started)."""
+    """One scripted job. ``step`` is where it is in its lifecycle (-1: not yet started).
+
+    It moves only when the fake serves something of it (the job, its events, a list page
+    holding it), so read it through the API rather than ``status()`` here. ``created`` and
+    ``final_at`` are ``time.monotonic()`` times; ``created_at`` and ``finished_at`` are unix
+    seconds.
+    """
 
     id: str
     model: str
@@ -113,6 +231,38 @@ class FakeJob:
     """The body it was created with; the fields the API echoes come back from it."""
     events: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    finish_after: float | None = None
+    final_at: float | None = None
+    """When it is final: known from the start for a job on a clock (``finish_after`` or
+    ``step_seconds``), set when it gets there for one moved by polls, and the moment of a
+    cancel for a cancelled one."""
+
+    def __post_init__(self) -> None:
+        if self.final_at is None and self._on_a_clock:
+            self.final_at = self._step_at(2 + self.running_steps)
+
+    @property
+    def _on_a_clock(self) -> bool:
+        """Whether time moves it (``finish_after`` or ``step_seconds``) rather than polls."""
+        return self.finish_after is not None or self.step_seconds is not None
+
+    def _step_at(self, step: int) -> float:
+        """When a job on a clock is scheduled to reach ``step`` (monotonic)."""
+        steps = 2 + self.running_steps
+        if self.finish_after is not None:
+            if step >= steps:
+                return self.created + self.finish_after
+            return self.created + self.finish_after * step / steps
+        assert self.step_seconds is not None
+        return self.created + step * self.step_seconds
+
+    def _clock_step(self, now: float) -> int:
+        """The step a job on a clock has reached at ``now``."""
+        steps = 2 + self.running_steps
+        if now >= self._step_at(steps):
+            return steps
+        duration = self._step_at(steps) - self.created
+        return min(steps - 1, int((now - self.created) * steps / duration))
 
     @property
     def final_step(self) -> int:
@@ -139,12 +289,52 @@ class FakeTokenFactory:
     Use it as ``async with``; ``url`` and ``api_key`` say where and how to reach it, and
     ``session()`` gives an ``AsyncSession`` pointed at it. ``requests`` counts the API
     requests it has answered, by path.
+
+    ``rate_limit`` (requests a second) puts a token bucket of ``rate_burst`` tokens (default
+    ``max(1, round(rate_limit))``, full at start) in front of the API, one per API key. The
+    order of checks: a request without the right key is answered 401 and draws nothing; then
+    a fault queued with ``fail_next`` is served as scripted, draws nothing and gets no rate
+    headers; then a request finding the bucket empty is answered 429 ``{"detail": "Rate
+    limit exceeded"}`` with ``Retry-After`` (whole seconds, rounded up, at least 1) and
+    ``retry-after-ms`` (milliseconds until a token is there, rounded up), and counted in
+    ``rate_limited``. Every other answer (2xx, 4xx such as 404, those 429s) carries
+    ``x-ratelimit-limit-requests`` (the bucket size), ``x-ratelimit-remaining-requests``
+    (whole tokens left) and ``x-ratelimit-reset-requests`` (until the bucket is full, like
+    ``1.5s``).
+
+    ``list_order`` is the order of ``GET /v1/fine_tuning/jobs``: ``newest_first`` (creation
+    order reversed, as the API does), ``oldest_first``, or ``shuffled``, a fixed pseudo-random
+    order (by a hash of each id: the same on every run, and a job added later does not move
+    the others, so paging with ``after`` sees every earlier job once). A page holds 20 jobs
+    unless ``limit`` says otherwise, and at most 100: the cap the API is believed to have.
     """
 
     def __init__(
-        self, *, api_key: str = "fake-nebius-key", host: str = "127.0.0.1", port: int = 0
+        self,
+        *,
+        api_key: str = "fake-nebius-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: float | None = None,
+        rate_burst: int | None = None,
+        list_order: ListOrder = "newest_first",
     ) -> None:
+        if rate_limit is None and rate_burst is not None:
+            raise ValueError("rate_burst needs a rate_limit")
+        if rate_limit is not None and not 0 < rate_limit < math.inf:
+            raise ValueError(f"rate_limit must be a positive number, not {rate_limit!r}")
+        if rate_limit is not None and rate_burst is None:
+            rate_burst = max(1, round(rate_limit))
+        if rate_burst is not None and rate_burst < 1:
+            raise ValueError(f"rate_burst must be at least 1, not {rate_burst!r}")
+        if list_order not in ("newest_first", "oldest_first", "shuffled"):
+            raise ValueError(f"unknown list_order {list_order!r}")
         self.api_key = api_key
+        self.rate_limit = rate_limit
+        self.rate_burst = rate_burst
+        self.rate_limited = 0
+        """429s answered by the rate limiter (not those queued with ``fail_next``)."""
+        self.list_order: ListOrder = list_order
         self.jobs: dict[str, FakeJob] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.file_contents: dict[str, bytes] = {}
@@ -153,6 +343,10 @@ class FakeTokenFactory:
         self._port = port
         self._faults: list[tuple[str | None, Handler]] = []
         self._ids = itertools.count(1)
+        self._buckets: dict[str, _Bucket] = {}
+        self._created: list[str] = []  # job ids in the order they were added
+        self._positions: dict[str, int] = {}  # job id -> index in _created
+        self._shuffled = _SortedIds() if list_order == "shuffled" else None
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -200,15 +394,25 @@ class FakeTokenFactory:
         total_steps: int = 100,
         step_seconds: float | None = None,
         checkpoint_every: int = 2,
+        finish_after: float | None = None,
+        created_at: int | None = None,
     ) -> str:
         """Script a job and return its id.
 
-        Each poll of ``GET /v1/fine_tuning/jobs/{id}`` sees the next step of its lifecycle
-        (or, with ``step_seconds``, it moves one step per that many seconds): validating,
-        queued, ``running_steps`` steps of training up to ``total_steps``, then ``outcome``.
+        Each poll of ``GET /v1/fine_tuning/jobs/{id}`` (or list page that shows the job) sees
+        the next step of its lifecycle:
+        validating, queued, ``running_steps`` steps of training up to ``total_steps``, then
+        ``outcome``. With ``step_seconds`` it moves one step per that many seconds instead;
+        with ``finish_after`` its steps are spread evenly over that many seconds, and it has
+        its ``outcome`` from exactly ``finish_after`` seconds after this call, however often
+        it is polled. ``created_at`` (unix seconds, default now) is what the API says.
         """
+        if step_seconds is not None and finish_after is not None:
+            raise ValueError("give step_seconds or finish_after, not both")
+        if finish_after is not None and not 0 <= finish_after < math.inf:
+            raise ValueError(f"finish_after must be 0 or more seconds, not {finish_after!r}")
         job_id = job_id or f"ftjob-{next(self._ids):06d}"
-        self.jobs[job_id] = FakeJob(
+        job = FakeJob(
             id=job_id,
             model=model,
             training_file=training_file,
@@ -217,8 +421,70 @@ class FakeTokenFactory:
             total_steps=total_steps,
             step_seconds=step_seconds,
             checkpoint_every=max(1, checkpoint_every),
+            created_at=int(time.time()) if created_at is None else created_at,
+            finish_after=finish_after,
         )
+        self._keep(job)
         return job_id
+
+    def add_jobs(
+        self,
+        count: int,
+        *,
+        finish_after: Sequence[float] | Callable[[int], float] | float | None = None,
+        outcome: Sequence[Outcome] | Callable[[int], Outcome] | Outcome = "succeeded",
+        created_at: Sequence[int] | Callable[[int], int] | int | None = None,
+        model: str = "meta-llama/Llama-3.1-8B-Instruct",
+        training_file: str = "file-training",
+        running_steps: int = 5,
+        total_steps: int = 100,
+        checkpoint_every: int = 2,
+    ) -> list[str]:
+        """Script ``count`` jobs as ``add_job`` does and return their ids, in order.
+
+        ``finish_after``, ``outcome`` and ``created_at`` are one value for every job, a
+        sequence of ``count`` values, or a function of the job's index (0 to ``count - 1``).
+        ``finish_after`` counts from this call. Cheap enough for 100,000 jobs.
+        """
+        if count < 0:
+            raise ValueError(f"count must be 0 or more, not {count}")
+        finishes = _per_job(finish_after, count, "finish_after")
+        outcomes: list[Outcome] = _per_job(outcome, count, "outcome")
+        now_unix = int(time.time())
+        created = [now_unix if c is None else c for c in _per_job(created_at, count, "created_at")]
+        if any(f is not None and not 0 <= f < math.inf for f in finishes):
+            raise ValueError("every finish_after must be 0 or more seconds")
+        now = time.monotonic()
+        ids = [f"ftjob-{number:06d}" for number in itertools.islice(self._ids, count)]
+        new = [job_id for job_id in ids if job_id not in self.jobs]
+        first = len(self._created)
+        self._positions.update({job_id: first + offset for offset, job_id in enumerate(new)})
+        self._created.extend(new)
+        if self._shuffled is not None:
+            self._shuffled.extend(new)
+        for index, job_id in enumerate(ids):
+            self.jobs[job_id] = FakeJob(
+                id=job_id,
+                model=model,
+                training_file=training_file,
+                outcome=outcomes[index],
+                running_steps=max(1, running_steps),
+                total_steps=total_steps,
+                step_seconds=None,
+                checkpoint_every=max(1, checkpoint_every),
+                created=now,
+                created_at=created[index],
+                finish_after=finishes[index],
+            )
+        return ids
+
+    def _keep(self, job: FakeJob) -> None:
+        if job.id not in self.jobs:  # a job added again under its id keeps its place
+            self._positions[job.id] = len(self._created)
+            self._created.append(job.id)
+            if self._shuffled is not None:
+                self._shuffled.add(job.id)
+        self.jobs[job.id] = job
 
     def fail_next(
         self,
@@ -245,19 +511,25 @@ class FakeTokenFactory:
     # -- the lifecycle ---------------------------------------------------------------
 
     def _advance(self, job: FakeJob, *, polled: bool) -> None:
-        if job.step_seconds is not None:
-            target = int((time.monotonic() - job.created) / job.step_seconds)
+        if job._on_a_clock:
+            target = job._clock_step(time.monotonic())
         else:
             target = job.step + 1 if polled else job.step
         while job.step < min(target, job.final_step):
             job.step += 1
-            self._record_step(job)
+            self._record_step(job, job._step_at(job.step) if job._on_a_clock else None)
 
-    def _record_step(self, job: FakeJob) -> None:
+    def _record_step(self, job: FakeJob, at: float | None = None) -> None:
+        """Record the step ``job`` has just reached, which it reached at ``at`` (monotonic;
+        default now): its events, a checkpoint, ``finished_at`` and ``final_at``."""
         step = job.step
-        when = int(time.time())
+        now = time.monotonic()
+        at = now if at is None else min(at, now)
+        when = int(time.time() - (now - at))
         if step >= job.final_step:
             job.finished_at = when
+            if job.final_at is None or job.final_at > at:  # polled there, or cancelled early
+                job.final_at = at
         status = job.status()
         if status == "validating_files":
             self._event(job, when, "info", "Validating training file", "message")
@@ -364,8 +636,9 @@ class FakeTokenFactory:
 
     @staticmethod
     def _estimated_finish(job: FakeJob) -> int:
-        step_seconds = job.step_seconds or _POLL_STEP_SECONDS
-        return int(job.created_at + job.final_step * step_seconds)
+        if job.final_at is not None:
+            return int(time.time() + job.final_at - time.monotonic())
+        return int(job.created_at + job.final_step * _POLL_STEP_SECONDS)
 
     # -- the HTTP side ---------------------------------------------------------------
 
@@ -399,13 +672,34 @@ class FakeTokenFactory:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests[request.path] = self.requests.get(request.path, 0) + 1
-        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        authorization = request.headers.get("Authorization")
+        if authorization != f"Bearer {self.api_key}":
             return _error(401, "Invalid or missing API key")
         for index, (path, fault) in enumerate(self._faults):
             if path is None or path in request.path:
                 del self._faults[index]
                 return await fault(request)
-        return await handler(request)
+        if self.rate_limit is None or self.rate_burst is None:
+            return await handler(request)
+        rate, size, now = self.rate_limit, self.rate_burst, time.monotonic()
+        bucket = self._buckets.get(authorization)
+        if bucket is None:
+            bucket = self._buckets[authorization] = _Bucket(size, now)
+        wait = bucket.take(rate, size, now)
+        headers = bucket.headers(rate, size)
+        if wait > 0:
+            self.rate_limited += 1
+            headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            headers["retry-after-ms"] = str(math.ceil(wait * 1000))
+            return _error(429, "Rate limit exceeded", headers)
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:  # the 404s
+            error.headers.update(headers)
+            raise
+        if not response.prepared:
+            response.headers.update(headers)
+        return response
 
     def _job(self, request: web.Request) -> FakeJob:
         job = self.jobs.get(request.match_info["job_id"])
@@ -419,12 +713,33 @@ class FakeTokenFactory:
         return _json(self._job_body(job))
 
     async def _list_jobs(self, request: web.Request) -> web.Response:
-        for job in self.jobs.values():
-            self._advance(job, polled=False)
-        newest_first = [self._job_body(job) for job in reversed(self.jobs.values())]
-        page = _page(newest_first, request, default_limit=20)
-        del page["first_id"], page["last_id"]
-        return _json(page)
+        try:
+            limit = int(request.query.get("limit", 20))  # the API's default
+        except ValueError:
+            detail = [{"loc": ["query", "limit"], "msg": "not an integer", "type": "int_parsing"}]
+            return _json({"detail": detail}, status=422)
+        limit = min(max(1, limit), _MAX_JOBS_LIMIT)
+        after = self._job_ids_after(request.query.get("after"))
+        ids = list(itertools.islice(after, limit + 1))  # one more tells whether there is more
+        data = []
+        for job_id in ids[:limit]:
+            job = self.jobs[job_id]
+            self._advance(job, polled=True)
+            data.append(self._job_body(job))
+        return _json({"object": "list", "data": data, "has_more": len(ids) > limit})
+
+    def _job_ids_after(self, after: str | None) -> Iterator[str]:
+        """Job ids in ``list_order``, from just after ``after`` (none if it is unknown)."""
+        if after is not None and after not in self._positions:
+            return iter(())
+        if self._shuffled is not None:
+            return self._shuffled.after(after)
+        created = self._created
+        if self.list_order == "oldest_first":
+            start = 0 if after is None else self._positions[after] + 1
+            return (created[index] for index in range(start, len(created)))
+        end = len(created) if after is None else self._positions[after]
+        return (created[index] for index in range(end - 1, -1, -1))
 
     async def _create_job(self, request: web.Request) -> web.Response:
         try:
@@ -501,9 +816,9 @@ class FakeTokenFactory:
 
     async def _list_files(self, request: web.Request) -> web.Response:
         purpose = request.query.get("purpose")
-        files = [f for f in self.files.values() if purpose in (None, f["purpose"])]
+        files = (f for f in self.files.values() if purpose in (None, f["purpose"]))
         limit = int(request.query.get("limit", 10))  # the API's default
-        return _json({"object": "list", "data": files[:limit]})
+        return _json({"object": "list", "data": list(itertools.islice(files, limit))})
 
     def _file(self, request: web.Request) -> str:
         file_id = request.match_info["file_id"]
@@ -531,9 +846,14 @@ class FakeTokenFactory:
         }
 
     async def _list_operations(self, request: web.Request) -> web.Response:
-        operations = [self._operation_body(job) for job in reversed(self.jobs.values())]
         limit = int(request.query.get("limit", 100))
-        return _json({"object": "list", "data": operations[:limit]})
+        newest = itertools.islice(reversed(self._created), max(0, limit))
+        operations = []
+        for job_id in newest:
+            job = self.jobs[job_id]
+            self._advance(job, polled=False)
+            operations.append(self._operation_body(job))
+        return _json({"object": "list", "data": operations})
 
     def _operation(self, request: web.Request, *, polled: bool = False) -> FakeJob:
         job = self.jobs.get(request.match_info["operation_id"])

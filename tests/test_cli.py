@@ -88,6 +88,16 @@ async def test_jobs_wait_timeout_is_124(fake: FakeTokenFactory) -> None:
     assert "timed out" in result.out
 
 
+async def test_jobs_wait_timeout_fires_during_a_long_429_pause(fake: FakeTokenFactory) -> None:
+    job_id = fake.add_job(step_seconds=60)
+    fake.fail_next(429, retry_after=50, times=3)
+    result = await nebius_ft(
+        "jobs", "wait", job_id, "--interval", "0.05", "--timeout", "1", fake=fake
+    )
+    assert result.code == 124
+    assert "timed out" in result.out
+
+
 async def test_events_and_follow(fake: FakeTokenFactory) -> None:
     job_id = fake.add_job(running_steps=3)
     followed = await nebius_ft("events", job_id, "--follow", "--interval", "0.01", fake=fake)
@@ -142,6 +152,29 @@ async def test_help_and_usage_errors() -> None:
     assert result.code == 0 and "nebius-ft demo" in result.out
     result = await nebius_ft("jobs")
     assert result.code == 2 and "usage:" in result.err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+@pytest.mark.parametrize("flag", ["--interval", "--timeout"])
+async def test_bad_intervals_and_timeouts_name_their_flag(
+    fake: FakeTokenFactory, flag: str, value: str
+) -> None:
+    result = await nebius_ft("jobs", "wait", "ftjob-a", f"{flag}={value}", fake=fake)
+    assert result.code == 2
+    assert f"argument {flag}: must be a finite number of seconds above 0" in result.err
+    assert fake.requests == {}  # refused before anything was sent
+
+
+async def test_an_interval_below_the_floor_of_a_remote_api_is_refused() -> None:
+    env = {"NEBIUS_API_KEY": "k", "NEBIUS_BASE_URL": "https://api.example.invalid"}
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-m", "nebius_ft_async", "events", "x", "--follow", "--interval=0.5"],
+            check=False,
+            env={**os.environ, **env},
+        )
+    assert done.returncode == 2
+    assert b"--interval must be at least 1 s" in done.stderr
 
 
 async def test_demo_runs_without_an_account() -> None:

@@ -82,7 +82,8 @@ async def test_faults_are_served_first(fake: FakeTokenFactory) -> None:
     fake.fail_next(429, retry_after=7)
     fake.fail_next("drop", times=2)  # aiohttp itself resends once on a reused connection
     fake.fail_next(503, times=2, path="/v1/files")
-    async with fake.session(max_retries=0) as session:
+    # the 429's Retry-After holds the session's next requests too: no_wait skips that wait
+    async with fake.session(retry_policy=RetryPolicy(max_retries=0, sleep=no_wait)) as session:
         with pytest.raises(RateLimitError) as caught:
             await session.get_job(job_id)
         assert caught.value.retry_after == 7

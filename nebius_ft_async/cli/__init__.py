@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from .. import __version__
+from .._checks import positive_seconds
 from .._endpoints import Endpoints
 from .._errors import (
     APIStatusError,
@@ -37,7 +38,8 @@ from .._errors import (
     PermissionDeniedError,
 )
 from .._models import DatasetFileResult, FineTuningJob
-from .._polling import JobWaitError, WaitTimeout, follow_events, wait_for_jobs
+from .._monitor import wait_for_jobs
+from .._polling import JobWaitError, WaitTimeout, default_poll_timeout, follow_events
 from .._session import AsyncSession
 from ._display import JobLine, make_display
 
@@ -69,14 +71,18 @@ def _parser() -> argparse.ArgumentParser:
     get.set_defaults(run=_jobs_get)
     wait = jobs.add_parser("wait", help="wait for jobs, with live progress")
     wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    wait.add_argument("--timeout", type=float, help="give up after this many seconds")
-    wait.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    wait.add_argument("--timeout", type=_seconds, help="give up after this many seconds")
+    wait.add_argument(
+        "--interval", type=_seconds, default=5.0, help="seconds between polls (at least 1)"
+    )
     wait.set_defaults(run=_jobs_wait)
 
     events = commands.add_parser("events", help="a job's events")
     events.add_argument("job_id")
     events.add_argument("--follow", action="store_true", help="keep printing new events")
-    events.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    events.add_argument(
+        "--interval", type=_seconds, default=5.0, help="seconds between polls (at least 1)"
+    )
     events.add_argument("--json", action="store_true", help="one JSON object per line")
     events.set_defaults(run=_events)
 
@@ -94,9 +100,19 @@ def _parser() -> argparse.ArgumentParser:
     results.set_defaults(run=_operation_results)
 
     demo = commands.add_parser("demo", help="watch simulated jobs on a local fake API")
-    demo.add_argument("--interval", type=float, default=0.5, help=argparse.SUPPRESS)
+    demo.add_argument("--interval", type=_seconds, default=0.5, help=argparse.SUPPRESS)
     demo.set_defaults(run=None)
     return parser
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    try:
+        return positive_seconds("value", float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds above 0, got {text!r}"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +149,12 @@ def run() -> None:
 
 async def _with_session(command: Command, args: argparse.Namespace) -> int:
     async with AsyncSession(args.api_key, base_url=args.base_url) as session:
+        interval = getattr(args, "interval", None)
+        if interval is not None and interval < session.min_poll_interval:
+            raise ValueError(
+                f"--interval must be at least {session.min_poll_interval:g} s against this "
+                f"API, so polls cannot flood it; got {interval:g}"
+            )
         return await command(session, args)
 
 
@@ -217,14 +239,16 @@ async def watch_jobs(
     return EXIT_JOB_FAILED
 
 
-async def _reachable(session: AsyncSession, job_id: str) -> None:
+async def _reachable(
+    session: AsyncSession, job_id: str, interval: float, timeout: float | None
+) -> None:
     """Fail at once if the API cannot be reached or refuses the key, instead of polling.
 
-    Other errors (a 404 for this job, a passing 5xx) are left to the wait, which reports
-    them per job or rides them out.
+    Other errors (a 404 for this job, a passing 5xx, a 429 pause) are left to the wait,
+    which reports them per job or rides them out; this check never outlasts ``timeout``.
     """
     try:
-        await session.get_job(job_id)
+        await session.get_job(job_id, timeout=timeout or default_poll_timeout(interval))
     except (AuthenticationError, PermissionDeniedError):
         raise
     except APIStatusError:
@@ -233,13 +257,13 @@ async def _reachable(session: AsyncSession, job_id: str) -> None:
 
 async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
-    await _reachable(session, job_ids[0])
+    await _reachable(session, job_ids[0], args.interval, args.timeout)
     return await watch_jobs(session, job_ids, interval=args.interval, timeout=args.timeout)
 
 
 async def _events(session: AsyncSession, args: argparse.Namespace) -> int:
     if args.follow:
-        await _reachable(session, args.job_id)
+        await _reachable(session, args.job_id, args.interval, None)
         async for event in follow_events(session, args.job_id, poll_interval=args.interval):
             if args.json:
                 _json_line(event)

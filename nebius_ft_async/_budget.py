@@ -1,0 +1,271 @@
+"""The request budget: how fast one session may send, learned from what the server allows.
+
+Every request of an ``AsyncSession`` (a monitor's polls, ``follow_events``, the user's own
+calls, each retry) first asks the session's budget for a turn with ``acquire`` and then tells
+it what the server answered with ``record``. ``RequestBudget`` is that interface, so another
+budget (one shared between processes, say) can be supplied; ``AdaptiveBudget`` is the default.
+No HTTP here: the budget sees statuses and headers only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+from ._checks import positive_rate
+from ._retry import Sleep, parse_retry_after
+
+DEFAULT_MAX_PAUSE = 60.0
+"""Longest server-ordered pause a request waits out; past it, requests are refused at once."""
+DEFAULT_MIN_RATE = 0.2
+"""Slowest pace (requests per second) the adaptive budget falls to after repeated 429s."""
+
+_GROWTH_EVERY = 1.0
+_WINDOW = 2.0
+_FAST_GROWTH = 1.2
+_SLOW_GROWTH = 1.02
+_NEAR_LIMIT = 0.9
+_SHORTEST_SPAN = 0.25
+_DECREASE = 0.9
+_PAUSE_JITTER = 0.1
+_EPOCH_2001 = 1e9
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+@runtime_checkable
+class RequestBudget(Protocol):
+    """What a session asks before every request, and tells after every answer.
+
+    Times are event-loop times (``asyncio.get_running_loop().time()``).
+    """
+
+    async def acquire(self, deadline: float | None) -> float | None:
+        """Wait for this request's turn and return ``None``; the request is then sent.
+
+        If its turn cannot come by ``deadline`` (or the server asked for a pause longer than
+        the budget waits out), return at once the seconds until it could, without taking a
+        turn: the request is then not sent and the call fails with a ``RateLimitError`` whose
+        ``retry_after`` is that number.
+        """
+        ...
+
+    def record(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from an answer's status and headers.
+
+        A ``429`` with ``Retry-After`` must hold every later ``acquire`` at least that long:
+        the session does not wait on its own before retrying such a request.
+        """
+        ...
+
+
+class AdaptiveBudget:
+    """The default budget: free until the server pushes back, then paced at what it grants.
+
+    ::
+
+        session = AsyncSession(budget=AdaptiveBudget(rate=20))   # start at 20 requests/s
+
+    - ``rate``: requests per second to start with; ``None`` (the default) sends as fast as
+      asked until the first ``429``.
+    - A ``429`` holds every request until its ``Retry-After`` has passed (plus up to 10%
+      jitter), and lowers the pace to 90% of the rate the server refills (from the
+      ``x-ratelimit-*`` headers) or else granted over the last few seconds, at most once
+      per pause.
+    - ``x-ratelimit-remaining-requests`` / ``-limit-requests`` / ``-reset-requests`` (or the
+      same without ``-requests``): once fewer than half the requests remain, requests are
+      paced at the rate the server refills, ``(limit - remaining) / reset``.
+    - Each second without a ``429`` the pace grows by 20%, by 2% once it is within 90% of
+      the rate at which the last ``429`` came; it never falls below ``min_rate``.
+    - A server-ordered pause longer than ``max_pause`` is not waited out: requests are
+      refused at once until it ends.
+    - ``sleep`` waits (tests swap it, as in ``RetryPolicy``); a session built without a
+      budget makes one with its retry policy's ``sleep`` and ``max_retry_after``.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: float | None = None,
+        min_rate: float = DEFAULT_MIN_RATE,
+        max_pause: float = DEFAULT_MAX_PAUSE,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if rate is not None:
+            positive_rate("rate", rate)
+        self.min_rate = positive_rate("min_rate", min_rate)
+        self.max_pause = max_pause
+        self._sleep = sleep
+        self._clock = clock
+        self._learned_rate = rate
+        self._header_rate: float | None = None
+        self._server_refill: float | None = None  # from x-ratelimit headers, when sent
+        self._rate = rate  # the pace in force: the lower of the two; None for no pace
+        self._next_turn = 0.0
+        self._paused_until = 0.0
+        self._pauses = 0  # bumped when a pause starts: sleepers queue again behind it
+        self._limited_at_rate: float | None = None
+        self._cooldown_until = 0.0
+        self._next_growth = 0.0
+        self._window_start: float | None = None
+        self._granted = 0
+        self._previous_window = 0
+
+    def __repr__(self) -> str:
+        pace = "unpaced" if self._rate is None else f"{self._rate:.3g} requests/s"
+        return f"<AdaptiveBudget {pace}>"
+
+    @property
+    def rate(self) -> float | None:
+        """The pace in force, in requests per second; ``None`` while unpaced."""
+        return self._rate
+
+    @property
+    def paused_until(self) -> float:
+        """The loop time before which no request is sent (a server's ``Retry-After``)."""
+        return self._paused_until
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    async def acquire(self, deadline: float | None) -> float | None:
+        """Wait for a turn: at once while unpaced, else paced and behind any pause."""
+        now = self._now()
+        if self._rate is None and now >= self._paused_until:
+            return None
+        while True:
+            turn = max(now, self._paused_until, self._next_turn)
+            wait = turn - now
+            if wait > 0 and (
+                (deadline is not None and turn > deadline)
+                or self._paused_until - now > self.max_pause
+            ):
+                return wait
+            if self._rate is not None:
+                self._next_turn = turn + 1 / self._rate
+            if wait <= 0:
+                return None
+            pauses = self._pauses
+            await self._sleep(wait)
+            if pauses == self._pauses:
+                return None
+            now = self._now()  # a pause began while this request waited: queue behind it
+
+    def record(self, status: int, headers: Mapping[str, str]) -> None:
+        """Learn from an answer: 429s slow the pace, other answers let it grow back."""
+        now = self._now()
+        remaining = headers.get("x-ratelimit-remaining-requests")
+        if remaining is None:
+            remaining = headers.get("x-ratelimit-remaining")
+        if remaining is not None:
+            self._read_limit_headers(headers, remaining, now)
+        if status == 429:
+            self._limited(now, parse_retry_after(headers))
+        else:
+            self._granted_one(now)
+
+    def _granted_one(self, now: float) -> None:
+        """Count an answer that was not a 429 (in windows of two seconds), and let the pace
+        grow once a second."""
+        if self._window_start is None:
+            self._window_start = now
+        elif now - self._window_start >= _WINDOW:
+            recent = now - self._window_start < 2 * _WINDOW
+            self._previous_window = self._granted if recent else 0
+            self._window_start, self._granted = now, 0
+        self._granted += 1
+        if self._learned_rate is not None and now >= self._next_growth:
+            near_limit = (
+                self._limited_at_rate is not None
+                and self._learned_rate >= _NEAR_LIMIT * self._limited_at_rate
+            )
+            self._learned_rate *= _SLOW_GROWTH if near_limit else _FAST_GROWTH
+            self._next_growth = now + _GROWTH_EVERY
+            self._update_rate()
+
+    def _limited(self, now: float, retry_after: float | None) -> None:
+        if retry_after is not None:
+            until = now + retry_after * (1 + _PAUSE_JITTER * random.random())
+            if until > self._paused_until:
+                self._paused_until = until
+                self._pauses += 1
+        if now < self._cooldown_until:
+            return  # answers to requests sent before the last slow-down
+        granted = self._server_refill or self._granted_rate(now)
+        if granted is not None:
+            self._limited_at_rate = granted
+            target = _DECREASE * granted
+        elif self._learned_rate is not None:
+            target = self._learned_rate / 2
+        else:
+            target = None
+        if target is not None:
+            current = self._learned_rate
+            self._learned_rate = max(
+                self.min_rate, target if current is None else min(current * _DECREASE, target)
+            )
+            self._update_rate()
+        resume = max(now, self._paused_until)
+        self._cooldown_until = resume + _GROWTH_EVERY
+        self._next_growth = resume + _GROWTH_EVERY
+        self._window_start, self._granted, self._previous_window = resume, 0, 0
+
+    def _granted_rate(self, now: float) -> float | None:
+        """Answers (not 429) per second over the last two to four seconds (counted over at
+        least a quarter second); ``None`` without any."""
+        if self._window_start is None:
+            return None
+        elapsed = now - self._window_start
+        if elapsed >= 2 * _WINDOW:
+            return None
+        granted = self._granted + self._previous_window
+        if granted == 0:
+            return None
+        span = elapsed + _WINDOW if self._previous_window else max(elapsed, _SHORTEST_SPAN)
+        return granted / span
+
+    def _read_limit_headers(
+        self, headers: Mapping[str, str], remaining_text: str, now: float
+    ) -> None:
+        limit_text = headers.get("x-ratelimit-limit-requests") or headers.get("x-ratelimit-limit")
+        reset_text = headers.get("x-ratelimit-reset-requests") or headers.get("x-ratelimit-reset")
+        try:
+            remaining = float(remaining_text)
+            limit = float(limit_text) if limit_text is not None else None
+        except ValueError:
+            return
+        reset = parse_duration(reset_text) if reset_text is not None else None
+        if reset is not None and reset > _EPOCH_2001:  # a time of day (epoch seconds)
+            reset -= time.time()
+        if limit is None or reset is None or reset <= 0 or limit <= 0:
+            return
+        refill = (limit - remaining) / reset if remaining < limit else None
+        if refill:
+            self._server_refill = refill
+        self._header_rate = refill if refill and remaining < limit / 2 else None
+        self._update_rate()
+        if remaining <= 0 and refill:
+            self._next_turn = max(self._next_turn, now + 1 / refill)
+
+    def _update_rate(self) -> None:
+        rates = [r for r in (self._learned_rate, self._header_rate) if r is not None]
+        self._rate = min(rates) if rates else None
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in an ``x-ratelimit-reset`` value: ``"1.5"``, ``"20ms"``, ``"1s"``, ``"6m0s"``,
+    ``"1h2m3s"``; ``None`` if it is none of these."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        return None
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(number) * scale[unit] for number, unit in parts)
