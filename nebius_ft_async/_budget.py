@@ -10,6 +10,7 @@ No HTTP here: the budget sees statuses and headers only.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import re
 import time
@@ -238,6 +239,8 @@ class AdaptiveBudget:
             limit = float(limit_text) if limit_text is not None else None
         except ValueError:
             return
+        if not math.isfinite(remaining) or limit is None or not math.isfinite(limit):
+            return
         reset = parse_duration(reset_text) if reset_text is not None else None
         if reset is not None and reset > _EPOCH_2001:  # a time of day (epoch seconds)
             reset -= time.time()
@@ -261,9 +264,11 @@ def parse_duration(text: str) -> float | None:
     ``"1h2m3s"``; ``None`` if it is none of these."""
     text = text.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return seconds if math.isfinite(seconds) else None
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(number + unit for number, unit in parts) != text:
         return None

@@ -13,6 +13,7 @@ The hierarchy::
           │    ├── ConflictError             409
           │    ├── UnprocessableEntityError  422 (``errors``: the parsed ``detail`` list)
           │    ├── RateLimitError            429 (``retry_after``)
+          │    │    └── BudgetRefusalError   not sent: the budget's turn comes too late
           │    └── InternalServerError       5xx
           ├── APIConnectionError       no answer: refused, reset, DNS, dropped mid-body
           │    └── APITimeoutError     no answer in time
@@ -172,6 +173,15 @@ class UnprocessableEntityError(APIStatusError):
 
 class RateLimitError(APIStatusError):
     """429: too many requests; ``retry_after`` says how long the server asked to wait."""
+
+
+class BudgetRefusalError(RateLimitError):
+    """Not sent: the session's request budget could not give the request a turn before its
+    deadline, or the server asked for a pause longer than the budget waits out.
+
+    ``retry_after`` is the wait until a turn; ``status_code`` is 429, as the rate limit the
+    budget keeps is the server's. The call is not retried: its next try would be refused too.
+    """
 
 
 class InternalServerError(APIStatusError):

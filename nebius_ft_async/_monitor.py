@@ -69,7 +69,7 @@ class _Lane:
 class _MonitorWatch(_Watch[FineTuningJob]):
     """A watched job, and where the monitor is with it."""
 
-    __slots__ = ("due", "finished", "in_fleet", "lane", "poll", "timeouts")
+    __slots__ = ("due", "finished", "in_fleet", "lane", "poll", "started", "timeouts")
 
     def __init__(self, job_id: str, deadline: float | None) -> None:
         super().__init__(job_id, deadline)
@@ -78,6 +78,7 @@ class _MonitorWatch(_Watch[FineTuningJob]):
         self.in_fleet = False  # refreshed by fleet walks rather than its own polls
         self.poll: asyncio.Task[None] | None = None
         self.lane: _Lane | None = None  # the lane whose slot its poll holds
+        self.started = 0.0  # when its poll in flight started
         self.timeouts = 0  # polls in a row that timed out
 
 
@@ -130,6 +131,7 @@ class JobMonitor:
         self._on_update = on_update
         self._answer_time: float | None = None  # moving average of poll answer times
         self._slow = 0  # slow polls in flight, out of their lane
+        self._started: deque[tuple[float, _MonitorWatch]] = deque()  # regular polls, by start
         self._watches: dict[str, _MonitorWatch] = {}
         # jobs whose last poll timed out wait in a lane of their own, so they cannot hold
         # back the others
@@ -277,26 +279,36 @@ class JobMonitor:
         """End jobs at their deadlines, start polls when due, start fleet walks."""
         loop = asyncio.get_running_loop()
         wake = self._wake
+        timer: asyncio.TimerHandle | None = None
+        timer_at = math.inf
         while True:
             now = loop.time()
             self._expire(now)
             self._start_due_polls(now)
             if self._fleet_walk is None and self._next_walk <= now:
                 self._start_walk(now)
-            wake_at = self._next_wake()
+            wake_at = self._next_wake(now)
             wake.clear()
             if wake_at <= loop.time():
                 continue
-            timer = None if wake_at == math.inf else loop.call_at(wake_at, wake.set)
+            if wake_at != timer_at:  # one timer, moved only when the next event moves
+                if timer is not None:
+                    timer.cancel()
+                timer = None if wake_at == math.inf else loop.call_at(wake_at, wake.set)
+                timer_at = wake_at
             await wake.wait()
-            if timer is not None:
-                timer.cancel()
+            if timer is not None and timer_at <= loop.time():
+                timer, timer_at = None, math.inf
 
-    def _next_wake(self) -> float:
+    def _next_wake(self, now: float) -> float:
         wake_at = self._deadlines[0][0] if self._deadlines else math.inf
         for lane in self._lanes:
-            if lane.due and lane.in_flight < lane.limit:
+            if not lane.due:
+                continue
+            if lane.in_flight < lane.limit:
                 wake_at = min(wake_at, lane.due[0][0])
+            elif lane is self._regular and self._slow < self._concurrency:
+                wake_at = min(wake_at, self._next_slow(now))
         if self._fleet_walk is None and self._fleet_size:
             wake_at = min(wake_at, self._next_walk)
         return wake_at
@@ -312,6 +324,8 @@ class JobMonitor:
     def _start_due_polls(self, now: float) -> None:
         for lane in self._lanes:
             due = lane.due
+            if lane is self._regular and due and due[0][0] <= now:
+                self._turn_slow(now)
             while due and due[0][0] <= now and lane.in_flight < lane.limit:
                 _, order, job_id = heapq.heappop(due)
                 watch = self._watches.get(job_id)
@@ -321,6 +335,8 @@ class JobMonitor:
                 watch.lane = lane
                 lane.in_flight += 1
                 watch.poll = asyncio.create_task(self._run_poll(watch, now))
+                if lane is self._regular:
+                    self._started.append((now, watch))
 
     def _slow_after(self) -> float:
         low, high = SLOW_POLL_SECONDS
@@ -328,28 +344,49 @@ class JobMonitor:
             return high
         return min(max(10 * self._answer_time, low), high)
 
-    async def _run_poll(self, watch: _MonitorWatch, started: float) -> None:
-        loop = asyncio.get_running_loop()
-        slow = loop.call_at(started + self._slow_after(), self._turn_slow, watch)
-        try:
-            await self._poll_watch(watch, started)
-        finally:
-            slow.cancel()
-            if watch.lane is not None:
-                watch.lane.in_flight -= 1
-                watch.lane = None
-            else:
-                self._slow -= 1
-            watch.poll = None
-            self._wake.set()
+    def _oldest_regular_poll(self) -> tuple[float, _MonitorWatch] | None:
+        """The earliest started poll still holding a regular slot (older entries dropped)."""
+        started = self._started
+        while started:
+            when, watch = started[0]
+            if watch.lane is self._regular and watch.started == when:
+                return when, watch
+            started.popleft()
+        return None
 
-    def _turn_slow(self, watch: _MonitorWatch) -> None:
-        """A poll is taking long: it gives its lane's slot back, while slow ones are few."""
-        if watch.lane is self._regular and self._slow < self._concurrency:
+    def _next_slow(self, now: float) -> float:
+        oldest = self._oldest_regular_poll()
+        return math.inf if oldest is None else oldest[0] + self._slow_after()
+
+    def _turn_slow(self, now: float) -> None:
+        """Polls that are taking long give their regular slots back, while slow ones are few.
+
+        Only looked at when a regular slot is wanted, so a fast poll costs no timer."""
+        slow_after = self._slow_after()
+        while self._regular.in_flight >= self._regular.limit and self._slow < self._concurrency:
+            oldest = self._oldest_regular_poll()
+            if oldest is None or now - oldest[0] < slow_after:
+                return
+            watch = oldest[1]
+            self._started.popleft()
             self._regular.in_flight -= 1
             watch.lane = None
             self._slow += 1
-            self._wake.set()
+
+    async def _run_poll(self, watch: _MonitorWatch, started: float) -> None:
+        watch.started = started
+        try:
+            await self._poll_watch(watch, started)
+        finally:
+            lane = watch.lane
+            if lane is not None:
+                lane.in_flight -= 1
+                watch.lane = None
+                if lane.in_flight == lane.limit - 1 and lane.due:
+                    self._wake.set()  # a full lane has room again
+            else:
+                self._slow -= 1
+            watch.poll = None
 
     async def _poll_watch(self, watch: _MonitorWatch, started: float) -> None:
         """Poll one job; its next poll is counted from the answer."""

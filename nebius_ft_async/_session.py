@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
 import os
 import tempfile
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +36,7 @@ from ._errors import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    BudgetRefusalError,
     ConfigurationError,
     NebiusError,
     RateLimitError,
@@ -349,24 +351,34 @@ class AsyncSession(Endpoints):
 
         A ``transfer`` (an upload or a download) is not bounded by the session's ``timeout``
         as a whole, only by silence on the wire; the call's own ``timeout`` bounds it all.
+        Other calls need no timer of their own: every wait on their path (the budget, a
+        connection slot, each attempt on the wire, each retry) is bounded by the deadline.
         """
         wire = self._transfer_timeout if transfer else self._timeout
         if timeout is None:
             return await self._send(
                 method, path, body, idempotent, max_retries, consume, None, wire
             )
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
+            if not transfer:
+                return await self._send(
+                    method, path, body, idempotent, max_retries, consume, deadline, wire
+                )
             async with asyncio.timeout_at(deadline):
                 return await self._send(
                     method, path, body, idempotent, max_retries, consume, deadline, wire
                 )
-        except TimeoutError:
-            raise APITimeoutError(
+        except (TimeoutError, APITimeoutError) as error:
+            if isinstance(error, APITimeoutError) and loop.time() < deadline:
+                raise
+            failure = APITimeoutError(
                 f"{method} {path} did not finish within its {timeout:g} s deadline",
                 method=method,
                 path=path,
-            ) from None
+            )
+        raise failure  # outside the except block: nothing of aiohttp's rides along
 
     async def _send(
         self,
@@ -396,7 +408,8 @@ class AsyncSession(Endpoints):
                 error.attempts = attempt
                 retry_after = getattr(error, "retry_after", None)
                 if (
-                    not is_retryable(error, idempotent=idempotent)
+                    isinstance(error, BudgetRefusalError)
+                    or not is_retryable(error, idempotent=idempotent)
                     or attempt > retries_allowed
                     or (retry_after is not None and retry_after > policy.max_retry_after)
                 ):
@@ -438,7 +451,7 @@ class AsyncSession(Endpoints):
         wait = await budget.acquire(deadline)
         if wait is not None:
             late = deadline is not None and asyncio.get_running_loop().time() + wait > deadline
-            raise RateLimitError(
+            raise BudgetRefusalError(
                 f"{method} {path} not sent: rate limited for another {wait:.3g} s"
                 + (", past the call's deadline" if late else ""),
                 status_code=429,
@@ -446,7 +459,9 @@ class AsyncSession(Endpoints):
                 method=method,
                 path=path,
             )
-        async with self._slots:
+        if deadline is not None:
+            wire = _within(wire, deadline - asyncio.get_running_loop().time())
+        async with self._slot(deadline):
             client = self._client_session()  # after the wait for a slot: close() may have run
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
@@ -516,6 +531,20 @@ class AsyncSession(Endpoints):
             path=path,
         )
 
+    @asynccontextmanager
+    async def _slot(self, deadline: float | None) -> AsyncIterator[None]:
+        """A connection slot; the wait for one ends at ``deadline``, if given."""
+        slots = self._slots
+        if deadline is None or not slots.locked():
+            await slots.acquire()
+        else:
+            async with asyncio.timeout_at(deadline):
+                await slots.acquire()
+        try:
+            yield
+        finally:
+            slots.release()
+
     def _redact(self, body: bytes) -> bytes:
         """The body with the API key blanked out, for a server that echoes the request."""
         if self._key_bytes in body:
@@ -580,6 +609,17 @@ Consume = Callable[[aiohttp.ClientResponse], Awaitable[bytes]]
 """Reads a 2xx response some other way than into memory (a download to disk)."""
 
 _NO_BODY: AbstractContextManager[tuple[Any, dict[str, str] | None]] = nullcontext((None, None))
+
+
+def _within(wire: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
+    """``wire`` with its total cut to ``seconds`` (the time left before a deadline)."""
+    total = seconds if wire.total is None else min(wire.total, seconds)
+    return aiohttp.ClientTimeout(
+        total=max(total, 0.0001),
+        sock_connect=wire.sock_connect,
+        sock_read=wire.sock_read,
+        ceil_threshold=math.inf,  # the deadline to the millisecond, not rounded up
+    )
 
 
 def _timeout_words(wire: aiohttp.ClientTimeout) -> str:
