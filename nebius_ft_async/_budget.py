@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-from ._checks import positive_rate
+from ._checks import positive_rate, positive_seconds
 from ._retry import Sleep, parse_retry_after
 
 DEFAULT_MAX_PAUSE = 60.0
-"""Longest server-ordered pause a request waits out; past it, requests are refused at once."""
+"""Longest server-ordered pause a request waits out; while more is left, requests are
+refused at once."""
 DEFAULT_MIN_RATE = 0.2
 """Slowest pace (requests per second) the adaptive budget falls to after repeated 429s."""
 
@@ -81,8 +82,8 @@ class AdaptiveBudget:
       paced at the rate the server refills, ``(limit - remaining) / reset``.
     - Each second without a ``429`` the pace grows by 20%, by 2% once it is within 90% of
       the rate at which the last ``429`` came; it never falls below ``min_rate``.
-    - A server-ordered pause longer than ``max_pause`` is not waited out: requests are
-      refused at once until it ends.
+    - A server-ordered pause is not waited out while more than ``max_pause`` of it is left:
+      requests are refused at once until then.
     - ``sleep`` waits (tests swap it, as in ``RetryPolicy``); a session built without a
       budget makes one with its retry policy's ``sleep`` and ``max_retry_after``.
     """
@@ -99,7 +100,7 @@ class AdaptiveBudget:
         if rate is not None:
             positive_rate("rate", rate)
         self.min_rate = positive_rate("min_rate", min_rate)
-        self.max_pause = max_pause
+        self.max_pause = positive_seconds("max_pause", max_pause)
         self._sleep = sleep
         self._clock = clock
         self._learned_rate = rate

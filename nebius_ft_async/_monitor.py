@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Self
 
 import anyio
+import msgspec
 
 from ._checks import positive_count
 from ._endpoints import Endpoints
@@ -53,6 +54,8 @@ MAX_TIMEOUT_BACKOFF = 8
 """A job whose polls keep timing out is polled at most this many intervals apart."""
 
 Outcome = FineTuningJob | JobWaitError
+_encode = msgspec.msgpack.Encoder().encode
+_decode_job = msgspec.msgpack.Decoder(FineTuningJob).decode
 
 
 class _Lane:
@@ -67,12 +70,26 @@ class _Lane:
 
 
 class _MonitorWatch(_Watch[FineTuningJob]):
-    """A watched job, and where the monitor is with it."""
+    """A watched job, and where the monitor is with it.
 
-    __slots__ = ("due", "finished", "in_fleet", "lane", "poll", "started", "timeouts")
+    The last job seen is kept as MessagePack (about 1 KB, against 2.6 KB for the decoded
+    Struct: it matters at 100,000 jobs) and decoded again only when an error reports it.
+    """
+
+    __slots__ = (
+        "due",
+        "finished",
+        "in_fleet",
+        "lane",
+        "last_encoded",
+        "poll",
+        "started",
+        "timeouts",
+    )
 
     def __init__(self, job_id: str, deadline: float | None) -> None:
         super().__init__(job_id, deadline)
+        self.last_encoded: bytes | None = None
         self.due: int | None = None  # order number of its live entry in the poll heap
         self.finished = False
         self.in_fleet = False  # refreshed by fleet walks rather than its own polls
@@ -80,6 +97,15 @@ class _MonitorWatch(_Watch[FineTuningJob]):
         self.lane: _Lane | None = None  # the lane whose slot its poll holds
         self.started = 0.0  # when its poll in flight started
         self.timeouts = 0  # polls in a row that timed out
+
+    @property
+    def last(self) -> FineTuningJob | None:
+        encoded = self.last_encoded
+        return None if encoded is None else _decode_job(encoded)
+
+    @last.setter
+    def last(self, job: FineTuningJob | None) -> None:
+        self.last_encoded = None if job is None else _encode(job)
 
 
 class JobMonitor:

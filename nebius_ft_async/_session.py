@@ -16,8 +16,8 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -222,7 +222,11 @@ class AsyncSession(Endpoints):
         acted on it: the connection failed before anything was sent, or the answer was 429.
         """
         body = None if json is None else self._json_body(json)
-        return await self._decoded(method, path, decoder, body, idempotent, timeout, max_retries)
+        raw = await self._call(method, path, body, idempotent, timeout, max_retries, None)
+        try:
+            return decoder.decode(raw.body)
+        except msgspec.DecodeError as exc:
+            raise self._decode_error(raw, method, path, exc) from None
 
     async def _upload(
         self,
@@ -272,15 +276,20 @@ class AsyncSession(Endpoints):
         try:
             return decoder.decode(raw.body)
         except msgspec.DecodeError as exc:
-            raise decode_error(
-                raw.status,
-                _content_type(raw.headers),
-                self._redact(raw.body),
-                str(exc),
-                method=method,
-                path=path,
-                request_id=_request_id(raw.headers),
-            ) from None
+            raise self._decode_error(raw, method, path, exc) from None
+
+    def _decode_error(
+        self, raw: _RawResponse, method: str, path: str, exc: msgspec.DecodeError
+    ) -> NebiusError:
+        return decode_error(
+            raw.status,
+            _content_type(raw.headers),
+            self._redact(raw.body),
+            str(exc),
+            method=method,
+            path=path,
+            request_id=_request_id(raw.headers),
+        )
 
     async def _request_bytes(
         self, path: str, *, timeout: float | None = None, max_retries: int | None = None
@@ -459,9 +468,17 @@ class AsyncSession(Endpoints):
                 method=method,
                 path=path,
             )
-        if deadline is not None:
+        slots = self._slots
+        if deadline is None:
+            await slots.acquire()
+        else:
+            if slots.locked():
+                async with asyncio.timeout_at(deadline):
+                    await slots.acquire()
+            else:
+                await slots.acquire()
             wire = _within(wire, deadline - asyncio.get_running_loop().time())
-        async with self._slot(deadline):
+        try:
             client = self._client_session()  # after the wait for a slot: close() may have run
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
@@ -524,26 +541,14 @@ class AsyncSession(Endpoints):
                     request_id=_request_id(response_headers),
                     retry_after=parse_retry_after(response_headers),
                 )
+        finally:
+            slots.release()
         raise APIStatusError(
             f"{method} {path}: more than {MAX_REDIRECTS} redirects",
             status_code=status,
             method=method,
             path=path,
         )
-
-    @asynccontextmanager
-    async def _slot(self, deadline: float | None) -> AsyncIterator[None]:
-        """A connection slot; the wait for one ends at ``deadline``, if given."""
-        slots = self._slots
-        if deadline is None or not slots.locked():
-            await slots.acquire()
-        else:
-            async with asyncio.timeout_at(deadline):
-                await slots.acquire()
-        try:
-            yield
-        finally:
-            slots.release()
 
     def _redact(self, body: bytes) -> bytes:
         """The body with the API key blanked out, for a server that echoes the request."""
@@ -564,7 +569,7 @@ class AsyncSession(Endpoints):
         """The whole body, refusing one larger than ``max_response_bytes`` once decompressed."""
         cap = self.max_response_bytes
         declared = response.content_length
-        compressed = _is_compressed(response)
+        compressed = "content-encoding" in response.headers and _is_compressed(response)
         if declared is not None and declared <= cap and not compressed:
             return await response.read()
         if declared is None or compressed:  # count what is decompressed, not what is sent
