@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import nebius_ft_async  # noqa: E402
 from benchmarks import _baselines as baselines  # noqa: E402
-from nebius_ft_async import AsyncSession, FineTuningJob, WaitTimeout, wait_for_jobs  # noqa: E402
+from nebius_ft_async import AsyncSession, FineTuningJob, wait_for_jobs  # noqa: E402
 from nebius_ft_async._models import checkpoint_page_decoder, job_decoder  # noqa: E402
 from tests.samples import checkpoint_body, job_body  # noqa: E402
 
@@ -53,6 +53,18 @@ Call = Callable[[int], Awaitable[object]]
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def ratios(values: list[float], baseline: list[float]) -> list[float]:
+    """Each round's value over the same round's baseline (rounds are interleaved)."""
+    return [value / base for value, base in zip(values, baseline, strict=True)]
+
+
+def spread(values: list[float], form: str) -> str:
+    """``min / median`` of several runs (one run: that value, said to be one run)."""
+    if len(values) == 1:
+        return form.format(values[0]) + " (1 run)"
+    return f"{form.format(min(values))} / {form.format(median(values))}"
 
 
 class Server:
@@ -123,12 +135,12 @@ def bench_get_job(url: str, total: int, rounds: int) -> list[Row]:
             per_op, per_s = asyncio.run(get_job_round(url, name, total))
             cpu[name].append(per_op)
             rate[name].append(per_s)
-    floor = median(cpu["floor"])
     rows = [
         (
             f"get_job, {total} requests at concurrency 100: {name}",
-            f"{median(cpu[name]) * 1e6:.0f} µs CPU/op, {median(rate[name]):.0f} req/s",
-            f"{median(cpu[name]) / floor:.2f}x floor",
+            f"{spread([c * 1e6 for c in cpu[name]], '{:.0f}')} µs CPU/op, "
+            f"{median(rate[name]):.0f} req/s",
+            f"{spread(ratios(cpu[name], cpu['floor']), '{:.2f}')}x floor",
         )
         for name in clients
     ]
@@ -137,7 +149,7 @@ def bench_get_job(url: str, total: int, rounds: int) -> list[Row]:
             (
                 "get_job: openai-python CPU per op / nebius_ft_async",
                 "",
-                f"{median(cpu['openai-python']) / median(cpu['nebius_ft_async']):.1f}x",
+                f"{spread(ratios(cpu['openai-python'], cpu['nebius_ft_async']), '{:.1f}')}x",
             )
         )
     return rows
@@ -146,9 +158,11 @@ def bench_get_job(url: str, total: int, rounds: int) -> list[Row]:
 # -- 2. decoding alone ---------------------------------------------------------------------
 
 
-def per_call(decode: Callable[[bytes], object], body: bytes, number: int, rounds: int) -> float:
-    """Median seconds per ``decode(body)``."""
-    return median(timeit.repeat(partial(decode, body), number=number, repeat=rounds)) / number
+def per_call(
+    decode: Callable[[bytes], object], body: bytes, number: int, rounds: int
+) -> list[float]:
+    """Seconds per ``decode(body)``, one figure per round."""
+    return [t / number for t in timeit.repeat(partial(decode, body), number=number, repeat=rounds)]
 
 
 def bench_decode(number: int, rounds: int) -> list[Row]:
@@ -185,17 +199,18 @@ def bench_decode(number: int, rounds: int) -> list[Row]:
         rows.append(
             (
                 f"decode {label}: nebius_ft_async vs raw msgspec Struct",
-                f"{ours_s * 1e6:.1f} µs vs {raw_s * 1e6:.1f} µs",
-                f"{ours_s / raw_s:.2f}x raw",
+                f"{median(ours_s) * 1e6:.1f} µs vs {median(raw_s) * 1e6:.1f} µs",
+                f"{spread(ratios(ours_s, raw_s), '{:.2f}')}x raw",
             )
         )
         if theirs is not None:
             theirs_s = per_call(theirs, body, max(number // scale // 20, 10), rounds)
             rows.append(
                 (
-                    f"decode {label}: openai-python pydantic models",
-                    f"{theirs_s * 1e6:.1f} µs",
-                    f"{theirs_s / ours_s:.0f}x slower than nebius_ft_async",
+                    f"decode {label}: openai-python's own parse path "
+                    "(json.loads + construct_type, not pydantic's validate_json)",
+                    f"{median(theirs_s) * 1e6:.1f} µs",
+                    f"{spread(ratios(theirs_s, ours_s), '{:.0f}')}x nebius_ft_async",
                 )
             )
     return rows
@@ -231,15 +246,14 @@ def bench_paging(server: Server, rounds: int, events: int) -> list[Row]:
     for _ in range(rounds):
         for name in results:
             results[name].append(asyncio.run(paging_round(server, name == "floor")))
-    floor_cpu = median([r[0] for r in results["floor"]])
+    floor_cpu = [r[0] for r in results["floor"]]
     rows = []
     for name, runs in results.items():
-        cpu = median([r[0] for r in runs])
         rows.append(
             (
                 f"iterate {events} events (pages of 100): {name}",
                 f"{runs[-1][2]} requests, {median([r[1] for r in runs]):.0f} items/s",
-                f"{cpu / floor_cpu:.2f}x floor CPU",
+                f"{spread(ratios([r[0] for r in runs], floor_cpu), '{:.2f}')}x floor CPU",
             )
         )
     return rows
@@ -253,73 +267,145 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-async def many_jobs_round(server: Server, jobs: int, interval: float) -> dict[str, float]:
-    ids = [f"ftjob-watch-{i:06d}" for i in range(jobs)]
-    async with AsyncSession("bench-key", base_url=server.url) as session:
-        gc.collect()
-        baseline = rss_mib()
-        before = await server.requests_seen()
-        cpu = time.process_time()
-        results = await wait_for_jobs(
-            session, ids, poll_interval=interval, timeout=600, fleet_refresh=False
-        )
-        cpu = time.process_time() - cpu
-        requests = await server.requests_seen() - before
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {
-        "growth": peak - baseline,
-        "requests": requests,
-        "cpu_per_poll": cpu / requests,
-        "succeeded": sum(isinstance(r, FineTuningJob) for r in results.values()),
-        "timeouts": sum(isinstance(r, WaitTimeout) for r in results.values()),
-    }
+MANY_JOBS_CLIENTS = ("nebius_ft_async", "floor", "openai-python")
+POLLS_PER_JOB = 2
+"""Each job of the many-jobs benchmark is final at its second poll."""
+MANY_JOBS_CONCURRENCY = 32
 
 
-async def floor_poll_round(server: Server, polls: int) -> float:
-    async with baselines.floor_client() as client:
-        cpu = time.process_time()
-        limit = asyncio.Semaphore(32)
+async def naive_poll_loop(
+    ids: list[str], interval: float, get: Callable[[str], Awaitable[str]]
+) -> int:
+    """What a user writes without a monitor: one task per job polling until it is final,
+    ``MANY_JOBS_CONCURRENCY`` requests in flight; ``get`` returns the job's status."""
+    limit = asyncio.Semaphore(MANY_JOBS_CONCURRENCY)
 
-        async def poll(index: int) -> None:
+    async def watch(job_id: str) -> bool:
+        while True:
             async with limit:
-                await baselines.floor_get_job(client, server.url, f"ftjob-floor-{index}")
+                status = await get(job_id)
+            if status == "succeeded":
+                return True
+            await asyncio.sleep(interval)
 
-        await asyncio.gather(*(poll(i) for i in range(polls)))
-        return (time.process_time() - cpu) / polls
-
-
-def bench_many_jobs(jobs: int, interval: float) -> list[Row]:
-    # a fresh server and a fresh process-wide peak: this runs in a child process of its own
-    output = subprocess.run(
-        [sys.executable, __file__, "--many-jobs-child", str(jobs), str(interval)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    result = json.loads(output.splitlines()[-1])
-    return [
-        (
-            f"watch {jobs} jobs to completion (wait_for_jobs, poll every {interval:g} s)",
-            f"{result['succeeded']:.0f} succeeded, {result['timeouts']:.0f} timeouts, "
-            f"{result['requests']:.0f} requests",
-            f"peak RSS growth {result['growth']:.1f} MiB",
-        ),
-        (
-            "many jobs: client CPU per poll vs floor (bare aiohttp gets)",
-            f"{result['cpu_per_poll'] * 1e6:.0f} µs vs {result['floor_cpu'] * 1e6:.0f} µs",
-            f"{result['cpu_per_poll'] / result['floor_cpu']:.2f}x floor",
-        ),
-    ]
+    return sum(await asyncio.gather(*(watch(job_id) for job_id in ids)))
 
 
-def many_jobs_child(jobs: int, interval: float) -> None:
-    server = Server(polls_to_finish=3, events=10)
+async def many_jobs_round(url: str, client: str, ids: list[str], interval: float) -> int:
+    """Watch every job to completion with ``client``; returns how many succeeded."""
+    if client == "nebius_ft_async":
+        async with AsyncSession("bench-key", base_url=url) as session:
+            results = await wait_for_jobs(
+                session, ids, poll_interval=interval, timeout=3600, fleet_refresh=False
+            )
+        return sum(
+            isinstance(r, FineTuningJob) and r.status == "succeeded" for r in results.values()
+        )
+    if client == "floor":
+        async with baselines.floor_client() as bare:
+
+            async def get(job_id: str) -> str:
+                return (await baselines.floor_get_job(bare, url, job_id)).status
+
+            return await naive_poll_loop(ids, interval, get)
+    assert openai is not None
+    async with openai.AsyncOpenAI(api_key="bench-key", base_url=url + "/v1", max_retries=0) as oa:
+
+        async def retrieve(job_id: str) -> str:
+            return str((await oa.fine_tuning.jobs.retrieve(job_id)).status)
+
+        return await naive_poll_loop(ids, interval, retrieve)
+
+
+def many_jobs_child(url: str, client: str, jobs: int, prefix: str, interval: float) -> None:
+    """One measured run in a process of its own, so its peak RSS is its own."""
+    ids = [f"ftjob-{prefix}-{i:06d}" for i in range(jobs)]
+
+    async def run() -> dict[str, float]:
+        async with aiohttp.ClientSession() as stats:
+
+            async def requests_seen() -> int:
+                async with stats.get(url + "/stats") as response:
+                    return int((await response.json())["requests"])
+
+            gc.collect()
+            baseline = rss_mib()
+            before = await requests_seen()
+            cpu = time.process_time()
+            succeeded = await many_jobs_round(url, client, ids, interval)
+            cpu = time.process_time() - cpu
+            requests = await requests_seen() - before
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return {
+            "cpu_per_poll": cpu / requests,
+            "growth": peak - baseline,
+            "requests": requests,
+            "succeeded": succeeded,
+        }
+
+    print(json.dumps(asyncio.run(run())))
+
+
+def many_jobs_runs(size: int, client: str, quick: bool) -> int:
+    """Three runs of each, except openai-python past 1k jobs (about 2 ms of CPU a poll):
+    one run at 10k, none at 100k (its time is estimated instead)."""
+    if quick or client != "openai-python":
+        return 1 if quick else 3
+    return {1_000: 3, 10_000: 1}.get(size, 0)
+
+
+def bench_many_jobs(sizes: tuple[int, ...], interval: float, quick: bool) -> list[Row]:
+    clients = [c for c in MANY_JOBS_CLIENTS if c != "openai-python" or openai]
+    server = Server(polls_to_finish=POLLS_PER_JOB, events=10)
+    rows: list[Row] = []
     try:
-        result = asyncio.run(many_jobs_round(server, jobs, interval))
-        result["floor_cpu"] = asyncio.run(floor_poll_round(server, int(result["requests"])))
+        for size in sizes:
+            runs: dict[str, list[dict[str, float]]] = {client: [] for client in clients}
+            for index in range(max(many_jobs_runs(size, c, quick) for c in clients)):
+                for client in clients:  # interleaved, so drift hits every client alike
+                    if index >= many_jobs_runs(size, client, quick):
+                        continue
+                    output = subprocess.run(
+                        [
+                            sys.executable,
+                            __file__,
+                            "--many-jobs-child",
+                            server.url,
+                            client,
+                            str(size),
+                            f"{client}-{index}",
+                            str(interval),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                    runs[client].append(json.loads(output.splitlines()[-1]))
+            rows += many_jobs_rows(size, runs)
     finally:
         server.stop()
-    print(json.dumps(result))
+    return rows
+
+
+def many_jobs_rows(size: int, runs: dict[str, list[dict[str, float]]]) -> list[Row]:
+    floor = [run["cpu_per_poll"] for run in runs["floor"]]
+    rows: list[Row] = []
+    for client, results in runs.items():
+        label = f"watch {size} jobs ({POLLS_PER_JOB} polls each), CPU per poll: {client}"
+        if not results:
+            estimate = size * POLLS_PER_JOB * 0.002
+            rows.append((label, f"not run (would take about {estimate:.0f} s of CPU)", ""))
+            continue
+        cpu = [run["cpu_per_poll"] for run in results]
+        done = f"{min(r['succeeded'] for r in results):.0f}/{size} succeeded"
+        growth = max(run["growth"] for run in results)
+        measured = (
+            f"{spread([c * 1e6 for c in cpu], '{:.0f}')} µs, {done}, "
+            f"peak RSS growth {growth:.0f} MiB"
+        )
+        ratios = [c / f for c, f in zip(cpu, floor, strict=False)]
+        rows.append((label, measured, f"{spread(ratios, '{:.2f}')}x the naive loop"))
+    return rows
 
 
 # -- 5. start-up ---------------------------------------------------------------------------
@@ -402,13 +488,14 @@ def header() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, do not write results")
-    parser.add_argument("--many-jobs-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--many-jobs-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.many_jobs_child:
-        many_jobs_child(int(args.many_jobs_child[0]), float(args.many_jobs_child[1]))
+        url, client, jobs, prefix, interval = args.many_jobs_child
+        many_jobs_child(url, client, int(jobs), prefix, float(interval))
         return
     quick = args.quick
-    rounds = 1 if quick else 7
+    rounds = 3 if quick else 7
     events = 300 if quick else 10_000
     server = Server(polls_to_finish=1_000_000, events=events)
     try:
@@ -417,7 +504,7 @@ def main() -> None:
     finally:
         server.stop()
     rows += bench_decode(200 if quick else 20_000, rounds)
-    rows += bench_many_jobs(50 if quick else 10_000, 0.05 if quick else 1.0)
+    rows += bench_many_jobs((50,) if quick else (1_000, 10_000, 100_000), 0.05, quick)
     rows += bench_startup(1 if quick else 15)
     text = f"{header()}\n\n{table(rows)}\n"
     print(text)
