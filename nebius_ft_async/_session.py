@@ -497,6 +497,8 @@ class AsyncSession(Endpoints):
                             budget.record(status, response_headers)
                             if consume is not None and 200 <= status < 300:
                                 raw_body = await consume(response)
+                            elif _fits(response, self.max_response_bytes):
+                                raw_body = await response.read()
                             else:
                                 raw_body = await self._read_body(response, method, path)
                 except TimeoutError as exc:
@@ -569,7 +571,7 @@ class AsyncSession(Endpoints):
         """The whole body, refusing one larger than ``max_response_bytes`` once decompressed."""
         cap = self.max_response_bytes
         declared = response.content_length
-        compressed = "content-encoding" in response.headers and _is_compressed(response)
+        compressed = _is_compressed(response)
         if declared is not None and declared <= cap and not compressed:
             return await response.read()
         if declared is None or compressed:  # count what is decompressed, not what is sent
@@ -631,6 +633,12 @@ def _timeout_words(wire: aiohttp.ClientTimeout) -> str:
     if wire.total is not None:
         return f"no full answer within {wire.total:g} s"
     return f"nothing on the wire for {wire.sock_read:g} s"
+
+
+def _fits(response: aiohttp.ClientResponse, cap: int) -> bool:
+    """The body declares its length, within ``cap``, and is not compressed: read it whole."""
+    declared = response.content_length
+    return declared is not None and declared <= cap and "content-encoding" not in response.headers
 
 
 def _is_compressed(response: aiohttp.ClientResponse) -> bool:
