@@ -538,16 +538,8 @@ async def as_completed(
 
     Built on ``JobMonitor`` (the same options); use that directly to add jobs while watching.
     """
-    monitor = JobMonitor(
-        session,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        max_concurrent_polls=max_concurrent_polls,
-        on_update=on_update,
-        poll_timeout=poll_timeout,
-        fleet_refresh=fleet_refresh,
-    )
-    async for _, outcome in _watch_all(monitor, job_ids):
+    options = (poll_interval, timeout, max_concurrent_polls, on_update, poll_timeout)
+    async for _, outcome in _watch_all(session, job_ids, *options, fleet_refresh):
         yield outcome
 
 
@@ -565,6 +557,25 @@ async def wait_for_jobs(
     """Wait for every job; returns each final job (or its ``JobWaitError``) keyed by id,
     in the order the ids were given."""
     ids = list(dict.fromkeys(job_ids))
+    options = (poll_interval, timeout, max_concurrent_polls, on_update, poll_timeout)
+    outcomes = {
+        job_id: outcome
+        async for job_id, outcome in _watch_all(session, ids, *options, fleet_refresh)
+    }
+    return {job_id: outcomes[job_id] for job_id in ids}
+
+
+async def _watch_all(
+    session: Endpoints,
+    job_ids: Iterable[str],
+    poll_interval: float,
+    timeout: float | None,
+    max_concurrent_polls: int,
+    on_update: OnUpdate | None,
+    poll_timeout: float | None,
+    fleet_refresh: bool,
+) -> AsyncIterator[tuple[str, Outcome]]:
+    """Every job's outcome, paired with its id, from one JobMonitor."""
     monitor = JobMonitor(
         session,
         poll_interval=poll_interval,
@@ -574,14 +585,6 @@ async def wait_for_jobs(
         poll_timeout=poll_timeout,
         fleet_refresh=fleet_refresh,
     )
-    outcomes = {job_id: outcome async for job_id, outcome in _watch_all(monitor, ids)}
-    return {job_id: outcomes[job_id] for job_id in ids}
-
-
-async def _watch_all(
-    monitor: JobMonitor, job_ids: Iterable[str]
-) -> AsyncIterator[tuple[str, Outcome]]:
-    """Every job's outcome, paired with its id, from one JobMonitor."""
     async with monitor:
         monitor.add(*job_ids)
         async for pair in monitor.outcomes_by_id():
