@@ -30,6 +30,15 @@ import msgspec
 
 from ._models import ValidationErrorItem
 
+BAD_BODY: tuple[type[Exception], ...] = (
+    msgspec.DecodeError,
+    UnicodeDecodeError,  # invalid UTF-8 inside a JSON string
+    RecursionError,  # JSON nested deeper than the interpreter's stack
+    ValueError,
+    OverflowError,
+)
+"""What decoding a body the server sent can raise; each becomes a ``ResponseDecodeError``."""
+
 EXCERPT_BYTES = 2048
 """How much of an unexpected body an error keeps."""
 
@@ -240,7 +249,7 @@ def parse_error_body(body: bytes) -> tuple[str, Any]:
         return "", None
     try:
         parsed = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except BAD_BODY:
         text = body_excerpt(body)
         return _short(text), text
     if isinstance(parsed, dict):

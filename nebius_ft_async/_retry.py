@@ -84,12 +84,12 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     except ValueError:
         try:
             when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
+            if when.tzinfo is None:  # asctime dates carry no zone; HTTP dates are always GMT
+                when = when.replace(tzinfo=UTC)
+            seconds = when.timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError, OverflowError, OSError):  # not a date, or an absurd one
             return None
-        if when.tzinfo is None:  # asctime dates carry no zone; HTTP dates are always GMT
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - (time.time() if now is None else now)
-        return max(seconds, 0.0)
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
     return seconds if 0 <= seconds < math.inf else None
 
 

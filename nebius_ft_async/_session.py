@@ -18,10 +18,11 @@ import tempfile
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
@@ -32,6 +33,7 @@ from ._budget import AdaptiveBudget, RequestBudget
 from ._checks import LOOPBACK_MIN_POLL_INTERVAL, MIN_POLL_INTERVAL
 from ._endpoints import Endpoints
 from ._errors import (
+    BAD_BODY,
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -43,6 +45,7 @@ from ._errors import (
     decode_error,
     status_error,
 )
+from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
 from ._version import __version__
@@ -132,6 +135,9 @@ class AsyncSession(Endpoints):
             allow_insecure_http=allow_insecure_http,
         )
         self.retry_policy = policy
+        parts = urlsplit(self.base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._path_prefix = parts.path  # a base URL's own path, such as /api
         self.budget: RequestBudget = budget or AdaptiveBudget(
             max_pause=policy.max_retry_after, sleep=policy.sleep
         )
@@ -144,7 +150,7 @@ class AsyncSession(Endpoints):
             "Accept": "application/json",
             "User-Agent": f"nebius-ft-async/{__version__}",
         }
-        self._key_bytes = key.encode()
+        self._key = key
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
         self._transfer_timeout = aiohttp.ClientTimeout(
@@ -225,8 +231,8 @@ class AsyncSession(Endpoints):
         raw = await self._call(method, path, body, idempotent, timeout, max_retries, None)
         try:
             return decoder.decode(raw.body)
-        except msgspec.DecodeError as exc:
-            raise self._decode_error(raw, method, path, exc) from None
+        except BAD_BODY as exc:
+            raise self._decode_error(raw, method, self._path_prefix + path, exc) from None
 
     async def _upload(
         self,
@@ -275,20 +281,22 @@ class AsyncSession(Endpoints):
         )
         try:
             return decoder.decode(raw.body)
-        except msgspec.DecodeError as exc:
-            raise self._decode_error(raw, method, path, exc) from None
+        except BAD_BODY as exc:
+            raise self._decode_error(raw, method, self._path_prefix + path, exc) from None
 
     def _decode_error(
-        self, raw: _RawResponse, method: str, path: str, exc: msgspec.DecodeError
+        self, raw: _RawResponse, method: str, path: str, exc: Exception
     ) -> NebiusError:
-        return decode_error(
-            raw.status,
-            _content_type(raw.headers),
-            self._redact(raw.body),
-            str(exc),
-            method=method,
-            path=path,
-            request_id=_request_id(raw.headers),
+        return self._redactor.error(
+            decode_error(
+                raw.status,
+                _content_type(raw.headers),
+                self._redact(raw.body),
+                str(exc),
+                method=method,
+                path=path,
+                request_id=_request_id(raw.headers),
+            )
         )
 
     async def _request_bytes(
@@ -364,6 +372,7 @@ class AsyncSession(Endpoints):
         connection slot, each attempt on the wire, each retry) is bounded by the deadline.
         """
         wire = self._transfer_timeout if transfer else self._timeout
+        path = self._path_prefix + path  # what is requested, and what messages show
         if timeout is None:
             return await self._send(
                 method, path, body, idempotent, max_retries, consume, None, wire
@@ -407,13 +416,14 @@ class AsyncSession(Endpoints):
         """
         policy = self.retry_policy
         retries_allowed = policy.max_retries if max_retries is None else max_retries
-        url = URL(self.base_url + path, encoded=True)
+        url = URL(self._origin + path, encoded=True)
         attempt = 1
         schedule = None
         while True:
             try:
                 return await self._attempt(method, url, path, body, consume, wire, deadline)
             except APIError as error:
+                self._redactor.error(error)  # a server may echo the key in any spelling
                 error.attempts = attempt
                 retry_after = getattr(error, "retry_after", None)
                 if (
@@ -552,11 +562,13 @@ class AsyncSession(Endpoints):
             path=path,
         )
 
+    @cached_property
+    def _redactor(self) -> KeyRedactor:
+        return KeyRedactor(self._key)  # built on the first error, not on the hot path
+
     def _redact(self, body: bytes) -> bytes:
         """The body with the API key blanked out, for a server that echoes the request."""
-        if self._key_bytes in body:
-            return body.replace(self._key_bytes, b"[redacted]")
-        return body
+        return self._redactor.bytes(body)
 
     def _json_body(self, encoded: bytes) -> RequestBody:
         headers = {"Content-Type": "application/json"}  # added to the session's own
@@ -659,6 +671,7 @@ def _same_origin_redirect(url: URL, location: str, status: int, method: str, pat
     try:
         target = url.join(URL(location))
         same_origin = target.origin() == url.origin()
+        credentials = target.user is not None or target.password is not None
     except ValueError:
         raise APIStatusError(
             f"HTTP {status} on {method} {path}: the redirect's Location is not a valid URL",
@@ -666,6 +679,14 @@ def _same_origin_redirect(url: URL, location: str, status: int, method: str, pat
             method=method,
             path=path,
         ) from None
+    if credentials:  # never echoed: they are someone's secret
+        raise APIStatusError(
+            f"HTTP {status} on {method} {path}: refusing to follow a redirect whose Location "
+            "carries credentials",
+            status_code=status,
+            method=method,
+            path=path,
+        )
     if not same_origin:
         raise APIStatusError(
             f"HTTP {status} on {method} {path}: refusing to follow a redirect to another "

@@ -1,0 +1,213 @@
+"""Hostile answers, as classes: every failure a NebiusError (transient ones still retried), the
+key out of every echo whatever its spelling, and the path shown as requested."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from nebius_ft_async import (
+    APIStatusError,
+    AsyncSession,
+    AuthenticationError,
+    InternalServerError,
+    NotFoundError,
+    ResponseDecodeError,
+    RetryPolicy,
+    WaitTimeout,
+    wait_for_job,
+)
+from nebius_ft_async._redaction import KeyRedactor
+from nebius_ft_async._retry import parse_retry_after
+
+from .conftest import RecordedSleeps, json_response
+from .samples import job_body
+
+pytestmark = pytest.mark.anyio
+
+Serve = Callable[[web.Application], Awaitable[str]]
+KEY = "sk-live/4f1c-9e2b+7a6d"  # a slash and dashes: the characters servers like to escape
+
+
+def one_route(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.Application:
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", answer)
+    return app
+
+
+def raw(body: bytes, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+# -- every failure a NebiusError --------------------------------------------------------
+
+BROKEN_BODIES = {
+    "invalid UTF-8 in a string": b'{"id": "j\xff\xfe1", "status": "running"}',
+    "nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
+    "a number past any float": b'{"id": "j1", "created_at": 1e400}',
+    "not JSON at all": b"\x00\x01\x02",
+}
+
+
+@pytest.mark.parametrize("body", list(BROKEN_BODIES.values()), ids=list(BROKEN_BODIES))
+async def test_a_broken_body_is_a_response_decode_error(serve: Serve, body: bytes) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return raw(body)
+
+    url = await serve(one_route(answer))
+    async with AsyncSession(KEY, base_url=url) as session:
+        with pytest.raises(ResponseDecodeError) as caught:
+            await session.get_job("j1")
+    assert caught.value.status_code == 200
+    assert "Unexpected response to GET /v1/fine_tuning/jobs/j1" in str(caught.value)
+
+
+@pytest.mark.parametrize("body", list(BROKEN_BODIES.values()), ids=list(BROKEN_BODIES))
+async def test_a_broken_body_on_a_500_stays_retryable(serve: Serve, body: bytes) -> None:
+    answers = [raw(body, 500), raw(json.dumps(job_body("j1", status="succeeded")).encode())]
+
+    async def answer(request: web.Request) -> web.Response:
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    url = await serve(one_route(answer))
+    policy = RetryPolicy(max_retries=0, sleep=RecordedSleeps())
+    async with AsyncSession(KEY, base_url=url, retry_policy=policy) as session:
+        with pytest.raises(InternalServerError):
+            await session.get_job("j1")
+        answers.insert(0, raw(body, 500))
+        job = await wait_for_job(session, "j1", poll_interval=0.001)  # keeps polling
+    assert job.status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Sat, 01 Jan 99999 00:00:00 GMT",
+        "Mon, 01 Jan 0001 00:00:00 GMT",
+        "Sun Nov  6 08:49:37 99999999",
+        "1e400",
+        "nan",
+        "-inf",
+        "99999999999999999999999999999999",
+    ],
+)
+def test_an_absurd_retry_after_is_ignored_or_finite(value: str) -> None:
+    seconds = parse_retry_after({"retry-after": value})
+    assert seconds is None or 0 <= seconds < float("inf")
+
+
+async def test_a_redirect_with_credentials_is_refused_without_echoing_them(serve: Serve) -> None:
+    async def moved(request: web.Request) -> web.Response:
+        host = request.host
+        raise web.HTTPFound(f"http://someone:hunter2@{host}/v1/fine_tuning/jobs/j2")
+
+    url = await serve(one_route(moved))
+    async with AsyncSession(KEY, base_url=url) as session:
+        with pytest.raises(APIStatusError, match="carries credentials") as caught:
+            await session.get_job("j1")
+    assert "hunter2" not in str(caught.value) and "someone" not in str(caught.value)
+
+
+# -- the key in any spelling ------------------------------------------------------------
+
+ESCAPED = {
+    "JSON solidus": KEY.replace("/", "\\/"),
+    "JSON unicode": "".join(f"\\u{ord(c):04x}" if c in "-/" else c for c in KEY),
+    "JSON unicode upper": "".join(f"\\u{ord(c):04X}" for c in KEY),
+    "percent": KEY.replace("/", "%2F").replace("+", "%2b"),
+    "HTML": KEY.replace("-", "&#45;").replace("/", "&#x2f;"),
+}
+
+
+@pytest.mark.parametrize("spelling", list(ESCAPED.values()), ids=list(ESCAPED))
+async def test_an_echoed_key_is_redacted_in_any_spelling(
+    serve: Serve, spelling: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = 0
+
+    async def echo(request: web.Request) -> web.StreamResponse:
+        nonlocal calls
+        calls += 1
+        body = f'{{"detail": "bad key {spelling}", "echo": {{"k{spelling}": ["{spelling}"]}}}}'
+        status = 401 if calls == 1 else 503
+        return web.Response(
+            body=body.encode(),
+            status=status,
+            reason=f"Nope {KEY}",
+            content_type="application/json",
+            headers={"x-request-id": f"req-{KEY}"},
+        )
+
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text=f"<p>{spelling}</p>", content_type="text/html")
+
+    app = one_route(echo)
+    app.router.add_get("/v1/files/{file_id}", html)
+    url = await serve(app)
+    texts: list[str] = []
+    policy = RetryPolicy(max_retries=0, sleep=RecordedSleeps())
+    with caplog.at_level(logging.DEBUG):
+        async with AsyncSession(KEY, base_url=url, retry_policy=policy) as session:
+            with pytest.raises(AuthenticationError) as auth:
+                await session.get_job("j1")
+            with pytest.raises(WaitTimeout) as waited:
+                await wait_for_job(session, "j1", poll_interval=0.001, timeout=0.05)
+            with pytest.raises(ResponseDecodeError) as decoded:
+                await session.get_file("f1")
+    for error in (auth.value, waited.value, decoded.value):
+        texts += [str(error), repr(error), repr(vars(error))]
+        texts.append("".join(traceback.format_exception(error)))
+    texts += [repr(auth.value.detail), str(auth.value.request_id), decoded.value.body_excerpt]
+    texts.append(caplog.text)
+    assert "[redacted]" in str(auth.value)
+    redactor = KeyRedactor(KEY)
+    for text in texts:
+        assert KEY not in text
+        assert redactor.text(text) == text  # no spelling of it left either
+    assert calls >= 2  # the wait saw the 503s and logged them
+
+
+def test_the_redactor_leaves_other_text_alone() -> None:
+    redactor = KeyRedactor(KEY)
+    text = "sk-live/4f1c-9e2b+7a6 and sk-live is not the key"
+    assert redactor.text(text) == text
+    assert redactor.value({"a": [1, None, KEY]}) == {"a": [1, None, "[redacted]"]}
+    assert redactor.bytes(b"x " + KEY.encode() + b" y") == b"x [redacted] y"
+
+
+# -- the path as requested --------------------------------------------------------------
+
+
+async def test_errors_show_the_base_urls_own_path(serve: Serve) -> None:
+    async def missing(request: web.Request) -> web.Response:
+        return json_response({"detail": f"no {request.path}"}, 404)
+
+    async def html(request: web.Request) -> web.Response:
+        return web.Response(text="<html/>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/fine_tuning/jobs/{job_id}", missing)
+    app.router.add_get("/api/v1/files/{file_id}", html)
+    url = await serve(app)
+    async with AsyncSession(KEY, base_url=url + "/api/v1") as session:
+        with pytest.raises(NotFoundError) as caught:
+            await session.get_job("j1")
+        with pytest.raises(ResponseDecodeError) as decoded:
+            await session.get_file("f1")
+    assert caught.value.path == "/api/v1/fine_tuning/jobs/j1"
+    assert "GET /api/v1/fine_tuning/jobs/j1" in str(caught.value)
+    assert "GET /api/v1/files/f1" in str(decoded.value)
+
+
+def test_broken_json_details_never_raise() -> None:
+    from nebius_ft_async._errors import parse_error_body
+
+    for body in BROKEN_BODIES.values():
+        summary, _ = parse_error_body(body)
+        assert isinstance(summary, str)
