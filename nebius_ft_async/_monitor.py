@@ -445,6 +445,9 @@ class JobMonitor:
         self._answer_time = seconds if average is None else 0.9 * average + 0.1 * seconds
 
     def _fail(self, watch: _MonitorWatch, error: Exception) -> None:
+        if isinstance(error, JobWaitError):  # on_update raised: already says so
+            self._finish(watch, error)
+            return
         self._finish(
             watch,
             JobWaitError(

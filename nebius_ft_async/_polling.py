@@ -142,12 +142,26 @@ class _Watch(Generic[FinalT]):
         state: tuple[object, ...],
         on_update: Callable[[FinalT], Any] | None,
     ) -> FinalT:
-        """Remember ``value``, and tell ``on_update`` if its watched ``state`` changed."""
+        """Remember ``value``, and tell ``on_update`` if its watched ``state`` changed.
+
+        An exception from ``on_update`` ends this watch: it is raised as the cause of a
+        ``JobWaitError`` (the same in every helper, so one job's callback cannot stop a
+        monitor's other jobs).
+        """
         self.last = value
         if state != self.last_state:
             self.last_state = state
             if on_update is not None:
-                await _notify(on_update, value)
+                try:
+                    await _notify(on_update, value)
+                except Exception as error:
+                    raise JobWaitError(
+                        f"watching {self.job_id} stopped: on_update raised {error!r}",
+                        job_id=self.job_id,
+                        job=value if isinstance(value, FineTuningJob) else None,
+                        operation=value if isinstance(value, Operation) else None,
+                        error=error,
+                    ) from error
         return value
 
 

@@ -17,7 +17,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import cached_property, partial
 from pathlib import Path
 from types import TracebackType
@@ -159,6 +159,7 @@ class AsyncSession(Endpoints):
         self._max_connections = max_connections
         self._slots = asyncio.Semaphore(max_connections)
         self._client: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -199,7 +200,15 @@ class AsyncSession(Endpoints):
     def _client_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise NebiusError("this AsyncSession is closed")
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._loop is not loop:
+            self._abandon_client()
+            raise NebiusError(
+                "this AsyncSession was used in another event loop (an earlier asyncio.run, "
+                "say), which it stays bound to: make one session per event loop, inside it"
+            )
         if self._client is None:
+            self._loop = loop
             connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
             self._client = aiohttp.ClientSession(
                 connector=connector,
@@ -208,6 +217,18 @@ class AsyncSession(Endpoints):
                 auto_decompress=True,
             )
         return self._client
+
+    def _abandon_client(self) -> None:
+        """Let go of a client whose event loop is gone, without its 'unclosed' warnings: its
+        connections cannot be closed from another loop, and die with the old one."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        connector = client.connector
+        client.detach()  # the client counts as closed from now on
+        if connector is not None:
+            with suppress(RuntimeError):  # its loop is closed: nothing left to close there
+                connector._close()
 
     # -- the request path ------------------------------------------------------------
 

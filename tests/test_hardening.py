@@ -7,6 +7,7 @@ import json
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -211,3 +212,74 @@ def test_broken_json_details_never_raise() -> None:
     for body in BROKEN_BODIES.values():
         summary, _ = parse_error_body(body)
         assert isinstance(summary, str)
+
+
+# -- small traps ------------------------------------------------------------------------
+
+
+async def test_on_update_raising_ends_that_wait_alike_everywhere() -> None:
+    from nebius_ft_async import JobWaitError, wait_for_jobs
+    from nebius_ft_async.testing import FakeTokenFactory
+
+    class Boom(Exception):
+        pass
+
+    def explode_on_running(job: Any) -> None:
+        if job.id == victim and job.status == "running":
+            raise Boom(job.id)
+
+    async with FakeTokenFactory() as fake:
+        victim, other = fake.add_job(running_steps=2), fake.add_job(running_steps=2)
+        async with fake.session() as session:
+            with pytest.raises(JobWaitError) as alone:
+                await wait_for_job(
+                    session, victim, poll_interval=0.001, on_update=explode_on_running
+                )
+            victim = fake.add_job(running_steps=2)
+            results = await wait_for_jobs(
+                session, [victim, other], poll_interval=0.001, on_update=explode_on_running
+            )
+    for error in (alone.value, results[victim]):
+        assert isinstance(error, JobWaitError)
+        assert isinstance(error.error, Boom) and error.__cause__ is error.error
+        assert error.job is not None and error.job.status == "running"
+        assert "on_update raised Boom" in str(error)
+    assert not isinstance(results[other], JobWaitError)
+    assert results[other].status == "succeeded"
+
+
+TWO_LOOPS = """
+import asyncio, sys, threading
+from nebius_ft_async import AsyncSession, NebiusError
+from nebius_ft_async.testing import FakeTokenFactory
+
+fake, loop, ready = FakeTokenFactory(), asyncio.new_event_loop(), threading.Event()
+def serve():
+    loop.run_until_complete(fake.start()); ready.set(); loop.run_forever()
+threading.Thread(target=serve, daemon=True).start()
+ready.wait()
+job = fake.add_job()
+session = AsyncSession(fake.api_key, base_url=fake.url)
+print(asyncio.run(session.get_job(job)).id)
+try:
+    asyncio.run(session.get_job(job))
+except NebiusError as error:
+    print("NebiusError:", error)
+"""
+
+
+async def test_a_session_used_after_its_event_loop_closed_says_so() -> None:
+    import sys
+
+    import anyio
+
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [sys.executable, "-X", "dev", "-W", "always", "-c", TWO_LOOPS], check=False
+        )
+    out, err = done.stdout.decode(), done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "ftjob-000001" in out
+    assert "NebiusError: this AsyncSession was used in another event loop" in out
+    assert "Unclosed client session" not in err
+    assert "Unclosed connector" not in err
