@@ -15,16 +15,49 @@ Decoding is lenient wherever the server may grow (the API marks every object
   with its ``type`` kept and no known payload set;
 * numbers carry no range checks, and an integral float is accepted for an int.
 
+So a field may hold any number the server sent: a timestamp past the year 9999, a negative
+step count, an int too large for a float, or (from a string such as ``"nan"`` in a float
+field) NaN or infinity. The helpers cope: ``FineTuningJob.eta``, ``FineTuningJob.progress`` and
+``utc_datetime`` return ``None`` for a number they cannot turn into a datetime or a fraction,
+and never raise.
+
 ``msgspec.to_builtins(model)`` turns any model into JSON-ready builtins.
 """
 
 import enum
-from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeGuard, TypeVar
 
 import msgspec
 
 T = TypeVar("T")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def utc_datetime(timestamp: float | None) -> datetime | None:
+    """The UTC time of a unix timestamp in seconds, such as a model's ``created_at``.
+
+    ``None`` when there is no timestamp or it cannot be a ``datetime``: outside the years 1
+    to 9999, NaN or infinite, or not a number at all. Never raises, on any platform (negative
+    timestamps within range are fine: they are before 1970).
+    """
+    if not _is_finite_number(timestamp):
+        return None
+    try:
+        return _EPOCH + timedelta(seconds=timestamp)
+    except (OverflowError, ValueError):  # beyond timedelta's or datetime's range
+        return None
+
+
+def _is_finite_number(value: object) -> TypeGuard[int | float]:
+    """True for an int (not a bool) and for a finite float."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
 
 
 class _OpenStrEnum(enum.StrEnum):
@@ -263,17 +296,31 @@ class FineTuningJob(Model):
 
     @property
     def progress(self) -> float | None:
-        """Fraction of training done (0.0 to 1.0) from trained/total steps, when both are known."""
-        if self.trained_steps is None or not self.total_steps or self.total_steps <= 0:
+        """Fraction of training done, 0.0 to 1.0, from ``trained_steps / total_steps``.
+
+        ``None`` when either is unknown or not a finite number, or ``total_steps`` is not
+        above 0. Trained steps below 0 count as 0.0, and more than the total as 1.0. Any int
+        works, however large: the fraction is never computed from an out-of-range float.
+        """
+        trained, total = self.trained_steps, self.total_steps
+        if not (_is_finite_number(trained) and _is_finite_number(total)):
             return None
-        return min(max(self.trained_steps / self.total_steps, 0.0), 1.0)
+        if total <= 0:
+            return None
+        if trained >= total:
+            return 1.0
+        if trained <= 0:
+            return 0.0
+        return trained / total  # 0 < trained < total: an int ratio below 1 cannot overflow
 
     @property
     def eta(self) -> datetime | None:
-        """When the server expects the job to finish (``estimated_finish``, UTC), if it says."""
-        if self.estimated_finish is None:
-            return None
-        return datetime.fromtimestamp(self.estimated_finish, tz=UTC)
+        """When the server expects the job to finish (``estimated_finish``, UTC), if it says.
+
+        ``None`` too when ``estimated_finish`` cannot be a ``datetime`` (see ``utc_datetime``),
+        such as ``10**17``, which is billions of years away.
+        """
+        return utc_datetime(self.estimated_finish)
 
 
 class FineTuningJobEvent(Model):
@@ -289,7 +336,11 @@ class FineTuningJobEvent(Model):
 
     @property
     def metrics(self) -> dict[str, Any] | None:
-        """The numbers of a metrics event (``step``, ``train_loss``, ...); ``None`` otherwise."""
+        """The numbers of a metrics event (``step``, ``train_loss``, ...); ``None`` otherwise.
+
+        The values are as the server sent them, unchecked: a value may be an int too large
+        for a float, a string, ``None`` or anything else JSON can hold.
+        """
         if self.type == EventType.METRICS and isinstance(self.data, dict):
             return self.data
         return None

@@ -89,7 +89,7 @@ class _MonitorWatch(_Watch[FineTuningJob]):
 
     def __init__(self, job_id: str, deadline: float | None) -> None:
         super().__init__(job_id, deadline)
-        self.last_encoded: bytes | None = None
+        self.last_encoded: bytes | FineTuningJob | None = None
         self.due: int | None = None  # order number of its live entry in the poll heap
         self.finished = False
         self.in_fleet = False  # refreshed by fleet walks rather than its own polls
@@ -100,12 +100,15 @@ class _MonitorWatch(_Watch[FineTuningJob]):
 
     @property
     def last(self) -> FineTuningJob | None:
-        encoded = self.last_encoded
-        return None if encoded is None else _decode_job(encoded)
+        kept = self.last_encoded
+        return kept if not isinstance(kept, bytes) else _decode_job(kept)
 
     @last.setter
     def last(self, job: FineTuningJob | None) -> None:
-        self.last_encoded = None if job is None else _encode(job)
+        try:
+            self.last_encoded = None if job is None else _encode(job)
+        except OverflowError:  # an int past 64 bits (decoding is lenient): keep the Struct
+            self.last_encoded = job
 
 
 class JobMonitor:

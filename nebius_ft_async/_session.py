@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from functools import cached_property, partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import IO, Any, NamedTuple, Self, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -268,7 +268,12 @@ class AsyncSession(Endpoints):
         """POST a multipart form with ``fields`` and one file part, streamed from disk.
 
         Not retried once the body may have reached the server (a retry would upload twice).
+        A server that stops taking the body (it reads the headers, then nothing) ends the
+        upload with ``APITimeoutError`` once nothing was sent for the session's ``timeout``:
+        silence on the wire ends a transfer in either direction.
         """
+        silence = self._transfer_timeout.sock_read or DEFAULT_TIMEOUT
+        stall = _StallWatch(silence)
 
         @contextmanager
         def form() -> Iterator[tuple[Any, dict[str, str] | None]]:
@@ -276,14 +281,32 @@ class AsyncSession(Endpoints):
             for name, value in fields.items():
                 data.add_field(name, value)
             if isinstance(file, bytes):  # as a stream: aiohttp warns about large raw bodies
-                data.add_field("file", io.BytesIO(file), filename=filename)
-                yield data, None
-                return
-            with open(file, "rb") as stream:  # read in chunks by aiohttp as it sends
+                stream: IO[bytes] = io.BytesIO(file)
+                size = len(file)
+            else:
+                stream = open(file, "rb")  # noqa: SIM115 (closed below; read by aiohttp)
+                size = os.fstat(stream.fileno()).st_size
+            with stream, stall.watching(stream, size):
                 data.add_field("file", stream, filename=filename)
                 yield data, None
 
-        return await self._decoded("POST", path, decoder, form, False, timeout, None, transfer=True)
+        try:
+            return await self._decoded(
+                "POST", path, decoder, form, False, timeout, None, transfer=True
+            )
+        except asyncio.CancelledError:
+            if not stall.fired:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            failure = APITimeoutError(
+                f"POST {self._path_prefix + path} stalled: the server took none of the body "
+                f"for {silence:g} s",
+                method="POST",
+                path=self._path_prefix + path,
+            )
+        raise failure
 
     async def _decoded(
         self,
@@ -627,6 +650,44 @@ class AsyncSession(Endpoints):
             path=path,
             request_id=_request_id(response.headers),
         )
+
+
+class _StallWatch:
+    """Notices an upload the server stopped taking: the file's read position (aiohttp reads
+    the next chunk only once the last was written) stands still for ``silence`` seconds
+    before the end. Then it cancels the task sending it, and says so in ``fired``."""
+
+    def __init__(self, silence: float) -> None:
+        self.silence = silence
+        self.fired = False
+
+    @contextmanager
+    def watching(self, stream: IO[bytes], size: int) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        every = min(self.silence / 4, 1.0)
+        state = {"position": stream.tell(), "moved": loop.time()}
+        handle: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal handle
+            position = stream.tell()
+            now = loop.time()
+            if position != state["position"]:
+                state["position"], state["moved"] = position, now
+            if position >= size:
+                return  # all of it was taken: the answer's silence is the read timeout's
+            if now - state["moved"] >= self.silence and task is not None:
+                self.fired = True
+                task.cancel()
+                return
+            handle = loop.call_later(every, check)
+
+        handle = loop.call_later(every, check)
+        try:
+            yield
+        finally:
+            handle.cancel()
 
 
 class _RawResponse(NamedTuple):

@@ -283,3 +283,52 @@ async def test_a_session_used_after_its_event_loop_closed_says_so() -> None:
     assert "NebiusError: this AsyncSession was used in another event loop" in out
     assert "Unclosed client session" not in err
     assert "Unclosed connector" not in err
+
+
+# -- no stalled transfer ----------------------------------------------------------------
+
+
+async def test_an_upload_the_server_stops_taking_ends_at_the_session_timeout(
+    serve: Serve, tmp_path: Any
+) -> None:
+    import anyio
+
+    from nebius_ft_async import APITimeoutError
+
+    reading_stopped = []
+    release = anyio.Event()
+
+    async def take_nothing(request: web.Request) -> web.Response:
+        reading_stopped.append(True)  # headers read; the body is never read
+        await release.wait()  # (aiohttp does not cancel a handler whose client went away)
+        return json_response({"detail": "too late"}, 400)
+
+    app = web.Application()
+    app.router.add_post("/v1/files", take_nothing)
+    url = await serve(app)
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(b"u" * (64 * 1024 * 1024))  # more than every buffer on the way
+    async with AsyncSession(KEY, base_url=url, timeout=0.3) as session:
+        with anyio.fail_after(60), pytest.raises(APITimeoutError, match="stalled") as caught:
+            await session.upload_file(big)
+        for body in (b"x" * (64 * 1024 * 1024),):  # bytes are streamed the same way
+            with anyio.fail_after(60), pytest.raises(APITimeoutError, match="stalled"):
+                await session.upload_file(body, filename="b.jsonl")
+    release.set()
+    assert reading_stopped
+    assert caught.value.path == "/v1/files"
+
+
+async def test_a_monitor_keeps_a_job_whose_numbers_exceed_64_bits(serve: Serve) -> None:
+    from nebius_ft_async import wait_for_jobs
+
+    async def huge(request: web.Request) -> web.Response:
+        body = job_body(request.match_info["job_id"], status="running", trained_steps=10**30)
+        return raw(json.dumps(body).encode())
+
+    url = await serve(one_route(huge))
+    async with AsyncSession(KEY, base_url=url) as session:
+        results = await wait_for_jobs(session, ["j1"], poll_interval=0.01, timeout=0.1)
+    timed_out = results["j1"]
+    assert isinstance(timed_out, WaitTimeout)
+    assert timed_out.job is not None and timed_out.job.trained_steps == 10**30

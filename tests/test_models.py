@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -28,6 +30,7 @@ from nebius_ft_async._models import (
     job_decoder,
     operation_results_decoder,
     operation_results_from,
+    utc_datetime,
 )
 
 
@@ -482,6 +485,138 @@ def test_integral_floats_decode_to_int() -> None:
 def test_non_integral_float_is_rejected_for_int() -> None:
     with pytest.raises(msgspec.ValidationError, match="created_at"):
         job_decoder.decode(encode(minimal_job(created_at=1.5)))
+
+
+# --- out-of-range numbers: decoding stays lenient, the helpers cope ----------------------
+
+MAX_DIGITS = 4300  # Python's default limit for int <-> str, which msgspec follows
+HUGE = 10 ** (MAX_DIGITS - 2)  # 4299 digits: decodes, with either sign
+YEAR_9999_END = 253402300799  # 9999-12-31 23:59:59 UTC
+YEAR_1_START = -62135596800  # 0001-01-01 00:00:00 UTC
+
+
+def job_with(**numbers: Any) -> FineTuningJob:
+    """A job decoded from JSON with these numbers: what a server could really send."""
+    return job_decoder.decode(encode(minimal_job(**numbers)))
+
+
+def test_huge_and_negative_ints_decode_without_range_checks() -> None:
+    job = job_with(
+        created_at=10**19,
+        estimated_finish=-(10**19),
+        finished_at=10**30,
+        trained_steps=-3,
+        total_steps=HUGE,
+    )
+    assert job.created_at == 10**19 and job.estimated_finish == -(10**19)
+    assert job.finished_at == 10**30 and job.trained_steps == -3
+    assert job.total_steps == HUGE
+
+
+def test_numbers_msgspec_refuses_stay_decode_errors() -> None:
+    # what the helpers below need not cope with: these never decode into a model
+    too_long = b"1" + b"0" * MAX_DIGITS
+    body = encode(minimal_job()).replace(b'"created_at":1767225600', b'"created_at":' + too_long)
+    with pytest.raises(msgspec.ValidationError, match="out of range"):
+        job_decoder.decode(body)
+    for literal in (b"1e400", b"-1e400"):
+        raw = encode(checkpoint_body(1)).replace(b'"train_loss":0.5', b'"train_loss":' + literal)
+        with pytest.raises(msgspec.ValidationError, match="out of range"):
+            checkpoint_decoder.decode(raw)
+    with pytest.raises(msgspec.ValidationError, match="estimated_finish"):
+        job_decoder.decode(encode(minimal_job(estimated_finish=1e17)))  # a float: not integral
+
+
+def test_nan_and_infinity_decode_into_float_fields_from_strings() -> None:
+    metrics = {"train_loss": "nan", "valid_loss": "inf", "step": "-inf"}
+    checkpoint = checkpoint_decoder.decode(encode(checkpoint_body(1, metrics=metrics)))
+    assert math.isnan(checkpoint.metrics.train_loss or 0.0)
+    assert checkpoint.metrics.valid_loss == math.inf and checkpoint.metrics.step == -math.inf
+
+
+@pytest.mark.parametrize(
+    "estimated_finish",
+    [10**17, 10**19, -(10**19), 10**30, HUGE, -HUGE, YEAR_9999_END + 1],
+    ids=["1e17", "1e19", "-1e19", "1e30", "huge", "-huge", "year 10000"],
+)
+def test_eta_is_none_when_estimated_finish_cannot_be_a_datetime(estimated_finish: int) -> None:
+    assert job_with(estimated_finish=estimated_finish).eta is None
+
+
+@pytest.mark.parametrize(
+    ("estimated_finish", "eta"),
+    [
+        (0, datetime(1970, 1, 1, tzinfo=UTC)),
+        (-1, datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (YEAR_9999_END, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (YEAR_1_START, datetime(1, 1, 1, tzinfo=UTC)),
+        ("1767229200", datetime(2026, 1, 1, 1, 0, tzinfo=UTC)),  # lenient: a numeric string
+    ],
+)
+def test_eta_at_the_edges_of_the_datetime_range(estimated_finish: Any, eta: datetime) -> None:
+    assert job_with(estimated_finish=estimated_finish).eta == eta
+
+
+def test_eta_of_a_job_built_in_python_with_nan_or_infinity_is_none() -> None:
+    # a Struct built in Python is not type checked: a float here must not raise either
+    for value in (math.nan, math.inf, -math.inf, 1e300):
+        job = FineTuningJob(
+            id="j", created_at=0, model="m", status=JobStatus.RUNNING, training_file="f"
+        )
+        job.estimated_finish = value  # type: ignore[assignment]
+        assert job.eta is None
+
+
+def test_utc_datetime() -> None:
+    assert utc_datetime(None) is None
+    assert utc_datetime(1767225600) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert utc_datetime(1767225600.5) == datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
+    assert utc_datetime(YEAR_1_START - 1) is None
+    for value in (10**17, -(10**19), HUGE, math.nan, math.inf, 1e308):
+        assert utc_datetime(value) is None
+    for not_a_number in (True, "1767225600", [1]):
+        assert utc_datetime(not_a_number) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("trained", "total"),
+    [(10, 0), (0, 0), (10, -5), (-10, -5), (10, -(10**30)), (None, 100), (10, None)],
+)
+def test_progress_is_none_without_a_total_above_zero(trained: Any, total: Any) -> None:
+    assert job_with(trained_steps=trained, total_steps=total).progress is None
+
+
+@pytest.mark.parametrize(
+    ("trained", "total", "progress"),
+    [
+        (-3, 100, 0.0),  # below 0 counts as 0
+        (-(10**19), 100, 0.0),
+        (10**30, 100, 1.0),  # more than the total counts as 1
+        (HUGE, 1, 1.0),  # beyond a float: no OverflowError
+        (10**30, 4 * 10**30, 0.25),  # both beyond a C long
+        (HUGE // 10, HUGE, 0.1),  # both beyond a float
+        (1, HUGE, 0.0),  # too small for a float: 0.0
+    ],
+    ids=["negative", "-1e19", "1e30", "huge", "beyond C long", "beyond float", "tiny"],
+)
+def test_progress_with_out_of_range_steps(trained: int, total: int, progress: float) -> None:
+    assert job_with(trained_steps=trained, total_steps=total).progress == progress
+
+
+def test_progress_of_a_job_built_in_python_with_nan_or_infinity_is_none() -> None:
+    for trained, total in [(math.nan, 100), (10, math.nan), (10, math.inf), (math.inf, 100)]:
+        job = FineTuningJob(
+            id="j", created_at=0, model="m", status=JobStatus.RUNNING, training_file="f"
+        )
+        job.trained_steps, job.total_steps = trained, total  # type: ignore[assignment]
+        assert job.progress is None
+
+
+def test_metrics_keep_out_of_range_and_non_numeric_values_as_sent() -> None:
+    data = {"step": 10**30, "train_loss": "NaN", "valid_loss": None, "lr": [1], "n": -(10**400)}
+    body = {"data": [event_body(1, data=data)]}
+    event = event_page_decoder.decode(encode(body)).data[0]
+    assert event.metrics == data
 
 
 # --- re-encoding ------------------------------------------------------------------------

@@ -12,6 +12,9 @@
 Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``. Exit codes:
 0 success; 1 a job failed or was cancelled, or the API answered with an error; 2 bad usage
 or settings (no key); 124 ``jobs wait`` timed out; 130 interrupted.
+
+A number the server sends that cannot be shown (a time past the year 9999, a loss of NaN, a
+step count of 4000 digits) is shown as "-"; ``--json`` prints it as sent.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -41,7 +43,15 @@ from .._models import DatasetFileResult, FineTuningJob
 from .._monitor import wait_for_jobs
 from .._polling import JobWaitError, WaitTimeout, default_poll_timeout, follow_events
 from .._session import AsyncSession
-from ._display import JobLine, make_display
+from ._display import (
+    JobLine,
+    count_text,
+    loss_text,
+    make_display,
+    number_or_none,
+    steps_text,
+    when_text,
+)
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
 
@@ -162,12 +172,6 @@ def _json_line(value: Any) -> None:
     print(msgspec.json.encode(msgspec.to_builtins(value)).decode(), flush=True)
 
 
-def _when(timestamp: int | None) -> str:
-    if timestamp is None:
-        return "-"
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _table(rows: list[list[str]], headers: list[str]) -> None:
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
@@ -175,14 +179,17 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
 
 
 async def _latest_train_loss(session: Endpoints, job_id: str) -> float | None:
-    """The train loss of the newest metrics event on the first page of events."""
+    """The train loss of the newest metrics event on the first page of events.
+
+    ``None`` when there is none, or the newest is not a finite number (NaN, "n/a", 10**400).
+    """
     page = await session.list_events(job_id, limit=20)
     metrics = [e for e in page.data if e.metrics and e.metrics.get("train_loss") is not None]
     if not metrics:
         return None
     newest = max(metrics, key=lambda event: (event.created_at, event.id))
     assert newest.metrics is not None
-    return float(newest.metrics["train_loss"])
+    return number_or_none(newest.metrics["train_loss"])
 
 
 async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
@@ -195,11 +202,11 @@ async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
         ["id", job.id],
         ["status", str(job.status)],
         ["model", job.model],
-        ["steps", f"{job.trained_steps or 0}/{job.total_steps or '?'} ({progress})"],
-        ["trained tokens", str(job.trained_tokens or "-")],
-        ["created", _when(job.created_at)],
-        ["estimated finish", _when(job.estimated_finish)],
-        ["finished", _when(job.finished_at)],
+        ["steps", f"{steps_text(job.trained_steps or 0, job.total_steps)} ({progress})"],
+        ["trained tokens", count_text(job.trained_tokens or None)],
+        ["created", when_text(job.created_at)],
+        ["estimated finish", when_text(job.estimated_finish)],
+        ["finished", when_text(job.finished_at)],
         ["training file", job.training_file],
         ["result files", ", ".join(job.result_files) or "-"],
     ]
@@ -268,7 +275,8 @@ async def _events(session: AsyncSession, args: argparse.Namespace) -> int:
             if args.json:
                 _json_line(event)
             else:
-                print(f"{_when(event.created_at)}  {event.level:<5}  {event.message}", flush=True)
+                when = when_text(event.created_at)
+                print(f"{when}  {event.level:<5}  {event.message}", flush=True)
         return EXIT_OK
     events = [event async for event in session.iter_events(args.job_id)]
     events.sort(key=lambda event: (event.created_at, event.id))
@@ -277,14 +285,10 @@ async def _events(session: AsyncSession, args: argparse.Namespace) -> int:
             _json_line(event)
         return EXIT_OK
     _table(
-        [[_when(e.created_at), str(e.level), e.message] for e in events],
+        [[when_text(e.created_at), str(e.level), e.message] for e in events],
         ["time (UTC)", "level", "message"],
     )
     return EXIT_OK
-
-
-def _loss(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
 
 
 async def _checkpoints(session: AsyncSession, args: argparse.Namespace) -> int:
@@ -297,9 +301,9 @@ async def _checkpoints(session: AsyncSession, args: argparse.Namespace) -> int:
         [
             [
                 c.id,
-                str(c.step_number),
-                _loss(c.metrics.train_loss),
-                _loss(c.metrics.valid_loss),
+                count_text(c.step_number),
+                loss_text(c.metrics.train_loss),
+                loss_text(c.metrics.valid_loss),
                 ", ".join(c.result_files) or "-",
             ]
             for c in checkpoints
@@ -326,7 +330,7 @@ async def _operation_results(session: AsyncSession, args: argparse.Namespace) ->
             _json_line(checkpoint)
         return EXIT_OK
     _table(
-        [[c.id, str(c.step_number), ", ".join(c.result_files) or "-"] for c in checkpoints],
+        [[c.id, count_text(c.step_number), ", ".join(c.result_files) or "-"] for c in checkpoints],
         ["checkpoint", "step", "result files"],
     )
     return EXIT_OK

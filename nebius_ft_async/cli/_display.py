@@ -2,16 +2,91 @@
 
 The live table needs ``rich`` (the ``cli`` extra); without it, or when the output is not a
 terminal (piped, CI), each change is one plain line, so logs stay readable.
+
+Numbers from the server are shown through the ``*_text`` helpers, which never raise: a value
+that is missing or cannot be shown readably (a time outside the years 1 to 9999, NaN, an int
+of 4000 digits, an ETA centuries away) is shown as ``PLACEHOLDER`` ("-"). ``--json`` output
+keeps the raw numbers.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from .._models import FineTuningJob
+from .._models import FineTuningJob, utc_datetime
+
+PLACEHOLDER = "-"
+"""Shown for a number that is missing or cannot be shown readably."""
+
+_MAX_COUNT = 10**18  # a step or token count shown has at most 18 digits
+_MAX_ETA_SECONDS = 999 * 86400  # an ETA further away is not an estimate
+
+
+def number_or_none(value: object) -> float | None:
+    """``value`` as a finite float, or ``None``: for metrics the server may send as anything.
+
+    Ints (however large), floats and numeric strings ("0.5") are numbers; NaN, infinity,
+    bools, ints beyond a float's range and everything else are not.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def when_text(timestamp: int | None) -> str:
+    """A unix timestamp as ``YYYY-MM-DD HH:MM:SS`` (UTC), or "-" when it cannot be a date."""
+    moment = utc_datetime(timestamp)
+    if moment is None:
+        return PLACEHOLDER
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+
+
+def count_text(value: int | None) -> str:
+    """A step or token count as is, or "-" when missing, not an int, or over 18 digits."""
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= _MAX_COUNT:
+        return PLACEHOLDER
+    return str(value)
+
+
+def steps_text(trained: int | None, total: int | None) -> str:
+    """``trained/total``: "0" when trained is unknown, "?" when total is; "-" for neither."""
+    if trained is None and total is None:
+        return PLACEHOLDER
+    return f"{count_text(trained or 0)}/{count_text(total) if total else '?'}"
+
+
+def loss_text(value: object) -> str:
+    """A loss with 4 decimals (``1.2e+07`` style from a million on), or "-" if not finite."""
+    number = number_or_none(value)
+    if number is None:
+        return PLACEHOLDER
+    return f"{number:.4f}" if abs(number) < 1e6 else f"{number:.4g}"
+
+
+def eta_text(estimated_finish: int | None, now: float) -> str:
+    """How long until ``estimated_finish``; "-" when unknown, not a date, or 999+ days away."""
+    if estimated_finish is None or utc_datetime(estimated_finish) is None:
+        return PLACEHOLDER
+    remaining = estimated_finish - now  # a valid date: within a float's range
+    if remaining >= _MAX_ETA_SECONDS:
+        return PLACEHOLDER
+    seconds = int(remaining)
+    if seconds <= 0:
+        return "any moment"
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours >= 48:
+        days, hours = divmod(hours, 24)
+        return f"{days}d{hours:02d}h"
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
 @dataclass
@@ -41,22 +116,13 @@ class JobLine:
         )
 
     def steps(self) -> str:
-        if self.trained_steps is None and self.total_steps is None:
-            return "-"
-        return f"{self.trained_steps or 0}/{self.total_steps or '?'}"
+        return steps_text(self.trained_steps, self.total_steps)
 
     def loss(self) -> str:
-        return "-" if self.train_loss is None else f"{self.train_loss:.4f}"
+        return loss_text(self.train_loss)
 
     def eta(self, now: float | None = None) -> str:
-        if self.estimated_finish is None:
-            return "-"
-        seconds = int(self.estimated_finish - (time.time() if now is None else now))
-        if seconds <= 0:
-            return "any moment"
-        minutes, seconds = divmod(seconds, 60)
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+        return eta_text(self.estimated_finish, time.time() if now is None else now)
 
     def plain(self) -> str:
         parts = [self.job_id, self.status, f"steps {self.steps()}", f"loss {self.loss()}"]
