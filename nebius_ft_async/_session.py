@@ -45,6 +45,7 @@ from ._errors import (
     decode_error,
     status_error,
 )
+from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
@@ -148,6 +149,7 @@ class AsyncSession(Endpoints):
         self._headers = {
             "Authorization": f"Bearer {key}",
             "Accept": "application/json",
+            "Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS),
             "User-Agent": f"nebius-ft-async/{__version__}",
         }
         self._key = key
@@ -214,7 +216,7 @@ class AsyncSession(Endpoints):
                 connector=connector,
                 headers=self._headers,  # set once: no per-request header merging on the hot path
                 timeout=self._timeout,
-                auto_decompress=True,
+                auto_decompress=False,  # _inflate does it, and checks the stream is whole
             )
         return self._client
 
@@ -379,14 +381,17 @@ class AsyncSession(Endpoints):
         temporary = Path(name)
 
         async def save(response: aiohttp.ClientResponse) -> bytes:
-            written = 0
+            received = 0
+            inflater = _inflater(response, None)
             async with await anyio.open_file(temporary, "wb") as file:
                 async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-                    await file.write(chunk)
-                    written += len(chunk)
+                    received += len(chunk)
+                    await file.write(chunk if inflater is None else _feed(inflater, chunk))
+                if inflater is not None:
+                    await file.write(_finish(inflater))
             expected = response.content_length
-            if expected is not None and written != expected and not _is_compressed(response):
-                raise aiohttp.ClientPayloadError(f"got {written} of {expected} bytes")
+            if expected is not None and received != expected:
+                raise aiohttp.ClientPayloadError(f"got {received} of {expected} bytes")
             return b""
 
         try:
@@ -624,22 +629,30 @@ class AsyncSession(Endpoints):
         method: str,
         path: str,
     ) -> bytes:
-        """The whole body, refusing one larger than ``max_response_bytes`` once decompressed."""
+        """The whole body, refusing one larger than ``max_response_bytes`` once decompressed;
+        a compressed body must reach the end of its stream (else a transport error)."""
         cap = self.max_response_bytes
         declared = response.content_length
-        compressed = _is_compressed(response)
-        if declared is not None and declared <= cap and not compressed:
+        inflater = _inflater(response, cap)
+        if declared is not None and declared <= cap and inflater is None:
             return await response.read()
-        if declared is None or compressed:  # count what is decompressed, not what is sent
+        if declared is None or inflater is not None:  # count what comes out, not what is sent
             chunks = []
             size = 0
-            async for chunk in response.content.iter_chunked(_READ_CHUNK):
-                size += len(chunk)
-                if size > cap:
-                    break
-                chunks.append(chunk)
-            else:
-                return b"".join(chunks)
+            try:
+                async for chunk in response.content.iter_chunked(_READ_CHUNK):
+                    if inflater is not None:
+                        chunk = _feed(inflater, chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        break
+                    chunks.append(chunk)
+                else:
+                    if inflater is not None:
+                        chunks.append(_finish(inflater))
+                    return b"".join(chunks)
+            except _TooLarge:
+                pass
         response.close()
         raise decode_error(
             response.status,
@@ -735,8 +748,39 @@ def _fits(response: aiohttp.ClientResponse, cap: int) -> bool:
     return declared is not None and declared <= cap and "content-encoding" not in response.headers
 
 
-def _is_compressed(response: aiohttp.ClientResponse) -> bool:
-    return response.headers.get("content-encoding", "identity").lower() != "identity"
+def _inflater(response: aiohttp.ClientResponse, cap: int | None) -> Inflater | None:
+    """What decompresses this response's body, if it is compressed."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    try:
+        return Inflater(encoding, cap)
+    except BodyError as error:
+        raise aiohttp.ClientPayloadError(str(error)) from None
+
+
+class _TooLarge(Exception):
+    """A decompressed body went past the cap."""
+
+
+def _feed(inflater: Inflater, chunk: bytes) -> bytes:
+    """``inflater.feed``, its failures as aiohttp's (a transport error, retried) or
+    ``_TooLarge``."""
+    try:
+        return inflater.feed(chunk)
+    except BodyTooLarge:
+        raise _TooLarge from None
+    except BodyError as error:
+        raise aiohttp.ClientPayloadError(str(error)) from None
+
+
+def _finish(inflater: Inflater) -> bytes:
+    try:
+        return inflater.finish()
+    except BodyTooLarge:
+        raise _TooLarge from None
+    except BodyError as error:
+        raise aiohttp.ClientPayloadError(str(error)) from None
 
 
 def _failure_name(error: APIError) -> str:

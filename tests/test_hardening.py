@@ -332,3 +332,103 @@ async def test_a_monitor_keeps_a_job_whose_numbers_exceed_64_bits(serve: Serve) 
     timed_out = results["j1"]
     assert isinstance(timed_out, WaitTimeout)
     assert timed_out.job is not None and timed_out.job.trained_steps == 10**30
+
+
+# -- no short body saved ----------------------------------------------------------------
+
+
+def gzipped(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data)
+
+
+async def cut_gzip(request: web.Request, data: bytes) -> web.StreamResponse:
+    """A gzip body that ends cleanly (chunked, then the last chunk) before its stream does."""
+    response = web.StreamResponse(headers={"Content-Encoding": "gzip"})
+    response.content_type = "application/octet-stream"
+    await response.prepare(request)
+    packed = gzipped(data)
+    await response.write(packed[: len(packed) // 2])
+    await response.write_eof()
+    return response
+
+
+async def test_a_cut_compressed_body_is_retried_and_never_kept_short(
+    serve: Serve, tmp_path: Any
+) -> None:
+    from nebius_ft_async import APIConnectionError
+
+    content = bytes(range(256)) * 4000  # ~1 MB that does not compress to nothing
+    cuts = {"content": 1, "download": 99, "job": 1}
+
+    async def file_content(request: web.Request) -> web.StreamResponse:
+        key = request.match_info["file_id"]
+        if cuts[key] > 0:
+            cuts[key] -= 1
+            return await cut_gzip(request, content)
+        return web.Response(body=gzipped(content), headers={"Content-Encoding": "gzip"})
+
+    async def get_job(request: web.Request) -> web.StreamResponse:
+        body = json.dumps(job_body("j1", status="running", suffix="s" * 50_000)).encode()
+        if cuts["job"] > 0:
+            cuts["job"] -= 1
+            return await cut_gzip(request, body)
+        return raw(gzipped(body), **{"Content-Encoding": "gzip"})
+
+    app = web.Application()
+    app.router.add_get("/v1/files/{file_id}/content", file_content)
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
+    url = await serve(app)
+    policy = RetryPolicy(sleep=RecordedSleeps())
+    async with AsyncSession(KEY, base_url=url, retry_policy=policy) as session:
+        assert await session.file_content("content") == content  # the cut answer was retried
+        assert (await session.get_job("j1")).suffix == "s" * 50_000
+        with pytest.raises(APIConnectionError, match="cut short") as caught:
+            await session.download_file("download", tmp_path / "model.bin")
+    assert caught.value.attempts == 3
+    assert list(tmp_path.iterdir()) == []  # no short file, under any name
+
+
+async def test_a_compressed_download_dropped_midway_leaves_nothing(
+    serve: Serve, tmp_path: Any
+) -> None:
+    from nebius_ft_async import APIConnectionError
+
+    packed = gzipped(bytes(range(256)) * 4000)
+
+    async def drop(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Encoding": "gzip", "Content-Length": str(len(packed))}
+        )
+        await response.prepare(request)
+        await response.write(packed[:1000])
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/v1/files/{file_id}/content", drop)
+    url = await serve(app)
+    async with AsyncSession(KEY, base_url=url, max_retries=0) as session:
+        with pytest.raises(APIConnectionError):
+            await session.download_file("f", tmp_path / "model.bin")
+        with pytest.raises(APIConnectionError):
+            await session.file_content("f")
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_raw_deflate_and_zlib_deflate_bodies_both_read(serve: Serve) -> None:
+    import zlib
+
+    body = json.dumps(job_body("j1", status="running")).encode()
+    raw_deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    encodings = [zlib.compress(body), raw_deflate.compress(body) + raw_deflate.flush()]
+
+    async def deflated(request: web.Request) -> web.Response:
+        return raw(encodings.pop(0), **{"Content-Encoding": "deflate"})
+
+    url = await serve(one_route(deflated))
+    async with AsyncSession(KEY, base_url=url) as session:
+        assert (await session.get_job("j1")).id == "j1"
+        assert (await session.get_job("j1")).id == "j1"
