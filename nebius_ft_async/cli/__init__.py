@@ -324,7 +324,8 @@ async def _operation_results(session: AsyncSession, args: argparse.Namespace) ->
     checkpoints = list(first.data)
     if first.has_more and first.data:
         rest = session.iter_operation_results(args.operation_id, after=first.data[-1].id)
-        checkpoints += [c async for c in rest]
+        shown = {c.id for c in checkpoints}  # a server that ignores the cursor repeats them
+        checkpoints += [c async for c in rest if c.id not in shown]
     if args.json:
         for checkpoint in checkpoints:
             _json_line(checkpoint)
