@@ -79,7 +79,8 @@ class AdaptiveBudget:
       per pause.
     - ``x-ratelimit-remaining-requests`` / ``-limit-requests`` / ``-reset-requests`` (or the
       same without ``-requests``): once fewer than half the requests remain, requests are
-      paced at the rate the server refills, ``(limit - remaining) / reset``.
+      paced at the rate the server refills, ``(limit - remaining) / reset`` (a whole
+      ``remaining`` is taken as the count rounded down, so half a request is added to it).
     - Each second without a ``429`` the pace grows by 20%, by 2% once it is within 90% of
       the rate at which the last ``429`` came; it never falls below ``min_rate``.
     - A server-ordered pause is not waited out while more than ``max_pause`` of it is left:
@@ -247,12 +248,15 @@ class AdaptiveBudget:
             reset -= time.time()
         if limit is None or reset is None or reset <= 0 or limit <= 0:
             return
+        exhausted = remaining <= 0
+        if remaining == int(remaining) and remaining < limit:
+            remaining += 0.5  # a whole number is the count rounded down: take the middle
         refill = (limit - remaining) / reset if remaining < limit else None
         if refill:
             self._server_refill = refill
         self._header_rate = refill if refill and remaining < limit / 2 else None
         self._update_rate()
-        if remaining <= 0 and refill:
+        if exhausted and refill:
             self._next_turn = max(self._next_turn, now + 1 / refill)
 
     def _update_rate(self) -> None:

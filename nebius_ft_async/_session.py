@@ -509,35 +509,35 @@ class AsyncSession(Endpoints):
         wire: aiohttp.ClientTimeout,
         deadline: float | None,
     ) -> _RawResponse:
-        """One attempt: a turn from the budget, a connection slot, the request and its
+        """One attempt: a connection slot, a turn from the budget, the request and its
         same-origin redirects.
 
         Returns a 2xx answer (its body read by ``consume`` if given, else in full); raises
         the matching ``APIError`` for anything else.
         """
-        budget = self.budget
-        wait = await budget.acquire(deadline)
-        if wait is not None:
-            late = deadline is not None and asyncio.get_running_loop().time() + wait > deadline
-            raise BudgetRefusalError(
-                f"{method} {path} not sent: rate limited for another {wait:.3g} s"
-                + (", past the call's deadline" if late else ""),
-                status_code=429,
-                retry_after=wait,
-                method=method,
-                path=path,
-            )
+        # the slot first, then the turn: a request queued for a connection takes its turn
+        # only when it can go, so a 429 that arrives meanwhile still holds it back
         slots = self._slots
-        if deadline is None:
-            await slots.acquire()
-        else:
-            if slots.locked():
-                async with asyncio.timeout_at(deadline):
-                    await slots.acquire()
-            else:
+        if deadline is not None and slots.locked():
+            async with asyncio.timeout_at(deadline):
                 await slots.acquire()
-            wire = _within(wire, deadline - asyncio.get_running_loop().time())
+        else:
+            await slots.acquire()
         try:
+            budget = self.budget
+            wait = await budget.acquire(deadline)
+            if wait is not None:
+                late = deadline is not None and asyncio.get_running_loop().time() + wait > deadline
+                raise BudgetRefusalError(
+                    f"{method} {path} not sent: rate limited for another {wait:.3g} s"
+                    + (", past the call's deadline" if late else ""),
+                    status_code=429,
+                    retry_after=wait,
+                    method=method,
+                    path=path,
+                )
+            if deadline is not None:
+                wire = _within(wire, deadline - asyncio.get_running_loop().time())
             client = self._client_session()  # after the wait for a slot: close() may have run
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None

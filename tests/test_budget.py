@@ -256,9 +256,10 @@ async def test_x_ratelimit_headers_pace_at_the_refill_rate() -> None:
     clock = FakeTime()
     budget = clock.budget()
     budget.record(200, limit_headers(10, 2, "4s"))
-    assert budget.rate == pytest.approx(2.0)  # (10 - 2) / 4 s
+    # "2" left is a count rounded down: between 2 and 3, so the middle, (10 - 2.5) / 4 s
+    assert budget.rate == pytest.approx(1.875)
     assert [await budget.acquire(None) for _ in range(4)] == [None] * 4
-    assert clock.waits == [pytest.approx(0.5)] * 3  # paced turns, 1 / rate apart
+    assert clock.waits == [pytest.approx(1 / 1.875)] * 3  # paced turns, 1 / rate apart
     budget.record(200, limit_headers(10, 6, "1s"))  # more than half left: no header pace
     assert budget.rate is None
 
@@ -270,7 +271,7 @@ async def test_x_ratelimit_headers_without_the_requests_suffix() -> None:
         200,
         {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "6m0s"},
     )
-    assert budget.rate == pytest.approx(90 / 360)
+    assert budget.rate == pytest.approx(89.5 / 360)
 
 
 @pytest.mark.parametrize("remaining", [5, 6, 9, 10])
@@ -287,10 +288,10 @@ async def test_no_header_pace_with_at_least_half_the_quota_left(remaining: int) 
 async def test_an_exhausted_quota_holds_the_next_request_one_refill_step() -> None:
     clock = FakeTime()
     budget = clock.budget()
-    budget.record(200, limit_headers(10, 0, "5s"))  # refills 2 a second
-    assert budget.rate == pytest.approx(2.0)
+    budget.record(200, limit_headers(10, 0, "5s"))  # refills (10 - 0.5) / 5 s = 1.9 a second
+    assert budget.rate == pytest.approx(1.9)
     assert await budget.acquire(None) is None
-    assert clock.waits == [pytest.approx(0.5)]
+    assert clock.waits == [pytest.approx(1 / 1.9)]
 
 
 async def test_paced_turns_are_one_step_apart() -> None:
