@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import nebius_ft_async  # noqa: E402
 from benchmarks import _baselines as baselines  # noqa: E402
+from benchmarks.rate_limited import bench_rate_limited  # noqa: E402
 from nebius_ft_async import AsyncSession, FineTuningJob, wait_for_jobs  # noqa: E402
 from nebius_ft_async._models import checkpoint_page_decoder, job_decoder  # noqa: E402
 from tests.samples import checkpoint_body, job_body  # noqa: E402
@@ -505,6 +506,7 @@ def main() -> None:
         server.stop()
     rows += bench_decode(200 if quick else 20_000, rounds)
     rows += bench_many_jobs((50,) if quick else (1_000, 10_000, 100_000), 0.05, quick)
+    rows += bench_rate_limited(quick)
     rows += bench_startup(1 if quick else 15)
     text = f"{header()}\n\n{table(rows)}\n"
     print(text)

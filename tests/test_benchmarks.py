@@ -24,6 +24,7 @@ def test_benchmark_suite_runs_at_tiny_sizes() -> None:
         "watch 50 jobs (2 polls each), CPU per poll: nebius_ft_async",
         "watch 50 jobs (2 polls each), CPU per poll: floor",
         "50/50 succeeded",
+        "rate limit",
         "import nebius_ft_async",
         "nebius-ft --help",
     ):
