@@ -337,7 +337,8 @@ class JobMonitor:
             if lane.in_flight < lane.limit:
                 wake_at = min(wake_at, lane.due[0][0])
             elif lane is self._regular and self._slow < self._concurrency:
-                wake_at = min(wake_at, self._next_slow(now))
+                # a slot may free up when the oldest poll turns slow, if a job is due by then
+                wake_at = min(wake_at, max(self._next_slow(now), lane.due[0][0]))
         if self._fleet_walk is None and self._fleet_size:
             wake_at = min(wake_at, self._next_walk)
         return wake_at
