@@ -409,6 +409,9 @@ class JobMonitor:
             await self._poll_watch(watch, started)
         finally:
             lane = watch.lane
+            started = self._started
+            if started and started[0][1] is watch:  # polls mostly end in the order they began
+                started.popleft()
             if lane is not None:
                 lane.in_flight -= 1
                 watch.lane = None
