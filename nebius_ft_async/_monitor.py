@@ -409,9 +409,9 @@ class JobMonitor:
             await self._poll_watch(watch, started)
         finally:
             lane = watch.lane
-            started = self._started
-            if started and started[0][1] is watch:  # polls mostly end in the order they began
-                started.popleft()
+            begun = self._started
+            if begun and begun[0][1] is watch:  # polls mostly end in the order they began
+                begun.popleft()
             if lane is not None:
                 lane.in_flight -= 1
                 watch.lane = None
