@@ -90,7 +90,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         except (TypeError, ValueError, OverflowError, OSError):  # not a date, or an absurd one
             return None
         return max(seconds, 0.0) if math.isfinite(seconds) else None
-    return seconds if 0 <= seconds < math.inf else None
+    return seconds + 0.0 if 0 <= seconds < math.inf else None  # + 0.0: "-0" is 0
 
 
 def wait_before_retry(

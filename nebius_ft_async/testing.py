@@ -19,6 +19,13 @@ or listed, one step per ``step_seconds``, or spread so that the job is final exa
 ``finish_after`` seconds after it was added. Faults (429 with ``Retry-After``, 5xx, 404, a
 dropped connection) are queued with ``fail_next``.
 
+Bad input is answered as the API's FastAPI app answers it: every query parameter and body the
+fake reads is checked against the API documents the pydantic way, and what they refuse gets a
+422 listing every problem, ``{"detail": [{"type": "int_parsing", "loc": ["query", "limit"],
+"msg": "...", "input": "true"}]}``; a body that cannot be parsed gets a 400, an unknown path
+or method a JSON 404 or 405, an unknown id a 404. The fake answers 5xx only when a fault was
+scripted.
+
 For monitors at scale: ``rate_limit`` puts a token bucket in front of the API (429 with
 ``Retry-After`` / ``retry-after-ms``, ``x-ratelimit-*`` headers on every answer);
 ``add_jobs`` scripts many jobs at once (100,000 in well under a few seconds), each with its
@@ -35,12 +42,17 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
+import json
 import math
+import operator
+import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
+from urllib.parse import parse_qsl
 
 import msgspec
 from aiohttp import BodyPartReader, web
@@ -76,8 +88,25 @@ _OPERATION_STATUS = {"validating_files": "queued", "queued": "queued", "running"
 
 def _not_found(detail: str) -> web.HTTPNotFound:
     return web.HTTPNotFound(
-        text=_encode({"detail": detail}).decode(), content_type="application/json"
+        text=_encode({"detail": _shown(detail)}).decode(), content_type="application/json"
     )
+
+
+def _from_exception(error: web.HTTPException) -> web.Response:
+    """aiohttp's own answer (an unknown path, a method it does not route, a body over its
+    size limit) as the API gives it: JSON, ``{"detail": "Not Found"}``."""
+    headers = {k: v for k, v in error.headers.items() if k.lower() not in _OWN_HEADERS}
+    if error.content_type == "application/json" and error.text is not None:
+        body = error.text.encode()
+    else:
+        body = _encode({"detail": error.reason})
+    return web.Response(
+        body=body, status=error.status, content_type="application/json", headers=headers
+    )
+
+
+_OWN_HEADERS = frozenset({"content-type", "content-length"})
+_ANY_SEGMENT = re.compile(r"\{(\w+)\}")
 
 
 _WRITE_ONLY = frozenset({"api_key", "api_token", "password", "token"})
@@ -92,9 +121,8 @@ def _without_secrets(value: Any) -> Any:
     return value
 
 
-def _page(items: list[dict[str, Any]], request: web.Request, default_limit: int) -> dict[str, Any]:
-    limit = max(1, int(request.query.get("limit", default_limit)))
-    after = request.query.get("after")
+def _page(items: list[dict[str, Any]], limit: int, after: str | None) -> dict[str, Any]:
+    limit = max(1, limit)
     start = 0
     if after is not None:
         ids = [item["id"] for item in items]
@@ -123,6 +151,677 @@ def _per_job(value: _T | Sequence[_T] | Callable[[int], _T], count: int, name: s
 def _seconds(value: float) -> str:
     """A duration the OpenAI way, in seconds rounded up to the millisecond: ``1.5s``, ``0s``."""
     return f"{math.ceil(value * 1000) / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+# -- requests checked the way the API (FastAPI, pydantic) checks them -----------------
+#
+# Every query parameter and body the fake reads is checked against the API's documents
+# before it is used, as FastAPI does: in pydantic's lax mode (a query's "5" is an int, a
+# body's 5.0 too, "yes" a bool), all errors of a request at once, as a 422 whose ``detail``
+# lists each one with its ``loc`` (``["query", "limit"]``, ``["body", "method",
+# "supervised", ...]``), ``msg``, ``type`` and ``input``. Two deliberate departures, where
+# the API could only fail to write its answer: a number that is not finite (``NaN``,
+# ``1e400``) is refused with ``finite_number``, and a string holding a lone surrogate (which
+# JSON can spell, ``"\ud800"``) with ``string_unicode``.
+
+_Loc = tuple[str | int, ...]
+_Problems = list[dict[str, Any]]
+
+_INVALID: Any = object()
+"""What a check returns for a value it refused (after adding the reasons to the list)."""
+_REQUIRED: Any = object()
+_OMITTED: Any = object()
+"""The default of a field that is left out of the checked value when it is absent."""
+
+
+class _Unprocessable(Exception):
+    """The request is answered 422 with these problems as ``detail``."""
+
+    def __init__(self, problems: _Problems) -> None:
+        super().__init__(problems)
+        self.problems = problems
+
+
+class _Unparsable(Exception):
+    """The body cannot be parsed at all: 400, as FastAPI answers (a JSON body that is not
+    UTF-8 or nests too deep, a broken multipart body)."""
+
+
+def _shown(value: Any, depth: int = 0) -> Any:
+    """``value`` as a 422 can show it: JSON-ready, lone surrogates replaced, and bounded."""
+    if isinstance(value, str):
+        return value if _encodable(value) else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, _Upload):
+        return f"UploadFile({_shown(value.filename)!r})"
+    if depth >= 32 and isinstance(value, dict | list):
+        return "..."
+    if isinstance(value, dict):
+        return {_shown(key): _shown(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shown(item, depth + 1) for item in value]
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` holds no lone surrogate (so it can be written as UTF-8)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _problem(
+    kind: str, loc: _Loc, msg: str, value: Any, ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    problem: dict[str, Any] = {"type": kind, "loc": [_shown(part) for part in loc], "msg": msg}
+    problem["input"] = _shown(value)
+    if ctx is not None:
+        problem["ctx"] = ctx
+    return problem
+
+
+_BOUNDS: dict[str, tuple[str, str, Callable[[Any, Any], bool]]] = {
+    "ge": ("greater_than_equal", "greater than or equal to", operator.ge),
+    "gt": ("greater_than", "greater than", operator.gt),
+    "le": ("less_than_equal", "less than or equal to", operator.le),
+    "lt": ("less_than", "less than", operator.lt),
+}
+
+
+def _bounded(value: Any, loc: _Loc, problems: _Problems, bounds: dict[str, float]) -> Any:
+    """``value`` if it is within ``bounds`` (``ge``, ``gt``, ``le``, ``lt``), else a problem."""
+    for name, bound in bounds.items():
+        kind, words, within = _BOUNDS[name]
+        if not within(value, bound):
+            message = f"Input should be {words} {bound:g}"
+            problems.append(_problem(kind, loc, message, value, {name: bound}))
+            return _INVALID
+    return value
+
+
+_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+_WHITESPACE += "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+"""What pydantic strips around a number (Unicode White_Space, not Python's isspace)."""
+_DIGITS = r"\d(?:_?\d)*"
+_INT_TEXT = re.compile(rf"[+-]?({_DIGITS})(?:\.0+)?", re.ASCII)
+_FLOAT_TEXT = re.compile(
+    rf"[+-]?(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
+    r"|[+-]?(?:inf|infinity|nan)",
+    re.ASCII | re.IGNORECASE,
+)
+_MAX_INT_DIGITS = 4300
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
+
+
+class _Type:
+    """A field's type: ``check`` returns the value it stands for (coerced the lax way), or
+    ``_INVALID`` after adding the reasons to ``problems``. ``name`` is how pydantic names it
+    in the ``loc`` of a union member."""
+
+    name = ""
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        raise NotImplementedError
+
+    def fields_set(self, value: Any) -> int:
+        """How many of its fields ``value`` sets (what a union prefers a member by)."""
+        return 0
+
+
+class _Int(_Type):
+    name = "int"
+
+    def __init__(self, **bounds: float) -> None:
+        self.bounds = bounds
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        number = self._parse(value, loc, problems)
+        return number if number is _INVALID else _bounded(number, loc, problems, self.bounds)
+
+    @staticmethod
+    def _parse(value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if isinstance(value, int):  # bool too: True is 1
+            return int(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                problems.append(_problem("finite_number", loc, _FINITE, value))
+            elif not value.is_integer():
+                message = "Input should be a valid integer, got a number with a fractional part"
+                problems.append(_problem("int_from_float", loc, message, value))
+            elif not -(2**63) < value < 2**63:
+                problems.append(_problem("int_parsing_size", loc, _TOO_BIG, value))
+            else:
+                return int(value)
+            return _INVALID
+        if isinstance(value, str):
+            match = _INT_TEXT.fullmatch(value.strip(_WHITESPACE))
+            if match is None:
+                message = "Input should be a valid integer, unable to parse string as an integer"
+                problems.append(_problem("int_parsing", loc, message, value))
+                return _INVALID
+            digits = match[1].replace("_", "").lstrip("0") or "0"
+            if len(digits) > _MAX_INT_DIGITS:
+                problems.append(_problem("int_parsing_size", loc, _TOO_BIG, value))
+                return _INVALID
+            return -int(digits) if match[0].startswith("-") else int(digits)
+        problems.append(_problem("int_type", loc, "Input should be a valid integer", value))
+        return _INVALID
+
+
+_FINITE = "Input should be a finite number"
+_MAX_FLOAT = int(sys.float_info.max)
+_TOO_BIG = "Unable to parse input string as an integer, exceeded maximum size"
+
+
+class _Float(_Type):
+    name = "float"
+
+    def __init__(self, **bounds: float) -> None:
+        self.bounds = bounds
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        number: float
+        if isinstance(value, float):
+            number = value
+        elif isinstance(value, int) and -_MAX_FLOAT <= value <= _MAX_FLOAT:
+            number = float(value)
+        elif isinstance(value, str) and _FLOAT_TEXT.fullmatch(text := value.strip(_WHITESPACE)):
+            number = float(text.replace("_", ""))
+        elif isinstance(value, str):
+            message = "Input should be a valid number, unable to parse string as a number"
+            problems.append(_problem("float_parsing", loc, message, value))
+            return _INVALID
+        else:
+            problems.append(_problem("float_type", loc, "Input should be a valid number", value))
+            return _INVALID
+        if not math.isfinite(number):
+            problems.append(_problem("finite_number", loc, _FINITE, value))
+            return _INVALID
+        return _bounded(number, loc, problems, self.bounds)
+
+
+class _Bool(_Type):
+    name = "bool"
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+            return value.lower() in _TRUE
+        if isinstance(value, str | int) or (isinstance(value, float) and value.is_integer()):
+            message = "Input should be a valid boolean, unable to interpret input"
+            problems.append(_problem("bool_parsing", loc, message, value))
+        else:
+            problems.append(_problem("bool_type", loc, "Input should be a valid boolean", value))
+        return _INVALID
+
+
+class _Str(_Type):
+    name = "str"
+
+    def __init__(self, max_length: int | None = None) -> None:
+        self.max_length = max_length
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if not isinstance(value, str):
+            problems.append(_problem("string_type", loc, "Input should be a valid string", value))
+        elif not _encodable(value):
+            message = "Input should be a valid string, unable to parse raw data as a unicode string"
+            problems.append(_problem("string_unicode", loc, message, value))
+        elif self.max_length is not None and len(value) > self.max_length:
+            message = f"String should have at most {self.max_length} characters"
+            ctx = {"max_length": self.max_length}
+            problems.append(_problem("string_too_long", loc, message, value, ctx))
+        else:
+            return value
+        return _INVALID
+
+
+def _listed(values: Sequence[str]) -> str:
+    quoted = [f"'{value}'" for value in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+class _Choice(_Type):
+    """One of some strings: a ``Literal`` (``literal_error``) or an ``Enum`` (``enum``)."""
+
+    def __init__(self, *values: str, kind: Literal["literal_error", "enum"] = "enum") -> None:
+        self.values = values
+        self.kind = kind
+        self.name = f"literal[{', '.join(repr(value) for value in values)}]"
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if isinstance(value, str) and value in self.values:
+            return value
+        expected = _listed(self.values)
+        ctx = {"expected": expected}
+        problems.append(_problem(self.kind, loc, f"Input should be {expected}", value, ctx))
+        return _INVALID
+
+
+class _Nullable(_Type):
+    def __init__(self, inner: _Type) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        return None if value is None else self.inner.check(value, loc, problems)
+
+
+class _List(_Type):
+    name = "list"
+
+    def __init__(self, item: _Type) -> None:
+        self.item = item
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if not isinstance(value, list):
+            problems.append(_problem("list_type", loc, "Input should be a valid list", value))
+            return _INVALID
+        items = [self.item.check(item, (*loc, index), problems) for index, item in enumerate(value)]
+        return _INVALID if _INVALID in items else items
+
+
+class _Dict(_Type):
+    """An object of ``value``s (or of anything, without one), keys checked as strings."""
+
+    name = "dict"
+
+    def __init__(self, value: _Type | None = None) -> None:
+        self.value = value
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if not isinstance(value, dict):
+            problems.append(_problem("dict_type", loc, "Input should be a valid dictionary", value))
+            return _INVALID
+        if self.value is None:
+            return value
+        before = len(problems)
+        checked = {}
+        for key, item in value.items():
+            _Str().check(key, (*loc, key, "[key]"), problems)
+            checked[key] = self.value.check(item, (*loc, key), problems)
+        return _INVALID if len(problems) > before else checked
+
+
+class _Model(_Type):
+    """An object with declared fields: each ``(type, default)``, the default ``_REQUIRED``
+    or ``_OMITTED`` (left out when absent). Undeclared fields are accepted and dropped."""
+
+    def __init__(self, name: str, fields: dict[str, tuple[_Type, Any]]) -> None:
+        self.name = name
+        self.fields = fields
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if not isinstance(value, dict):
+            message = "Input should be a valid dictionary or object to extract fields from"
+            problems.append(_problem("model_attributes_type", loc, message, value))
+            return _INVALID
+        before = len(problems)
+        checked: dict[str, Any] = {}
+        for name, (kind, default) in self.fields.items():
+            if name in value:
+                checked[name] = kind.check(value[name], (*loc, name), problems)
+            elif default is _REQUIRED:
+                problems.append(_problem("missing", (*loc, name), "Field required", value))
+            elif default is not _OMITTED:
+                checked[name] = default
+        return _INVALID if len(problems) > before else checked
+
+    def fields_set(self, value: Any) -> int:
+        return sum(name in value for name in self.fields) if isinstance(value, dict) else 0
+
+
+class _Union(_Type):
+    """The first member that takes the value, preferring the one that sets most fields
+    (pydantic's smart union); else every member's problems, under the member's name."""
+
+    def __init__(self, *members: _Type) -> None:
+        self.members = members
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        best, best_fields = _INVALID, -1
+        refusals: _Problems = []
+        for member in self.members:
+            mine: _Problems = []
+            checked = member.check(value, (*loc, member.name), mine)
+            if checked is _INVALID:
+                refusals += mine
+            elif member.fields_set(value) > best_fields:
+                best, best_fields = checked, member.fields_set(value)
+        if best is _INVALID:
+            problems += refusals
+        return best
+
+
+class _Tagged(_Type):
+    """A union told apart by a ``tag`` field (a pydantic discriminator)."""
+
+    def __init__(self, tag: str, members: dict[str, _Type]) -> None:
+        self.tag = tag
+        self.members = members
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if not isinstance(value, dict):
+            message = "Input should be a valid dictionary or object to extract fields from"
+            problems.append(_problem("model_attributes_type", loc, message, value))
+            return _INVALID
+        discriminator = f"'{self.tag}'"
+        if self.tag not in value:
+            message = f"Unable to extract tag using discriminator {discriminator}"
+            ctx = {"discriminator": discriminator}
+            problems.append(_problem("union_tag_not_found", loc, message, value, ctx))
+            return _INVALID
+        tag = value[self.tag]
+        member = self.members.get(tag) if isinstance(tag, str) else None
+        if member is None:
+            expected = ", ".join(f"'{name}'" for name in self.members)
+            message = (
+                f"Input tag '{_shown(tag)}' found using {discriminator} does not match any of "
+                f"the expected tags: {expected}"
+            )
+            ctx = {
+                "discriminator": discriminator,
+                "tag": str(_shown(tag)),
+                "expected_tags": expected,
+            }
+            problems.append(_problem("union_tag_invalid", loc, message, value, ctx))
+            return _INVALID
+        return member.check(value, (*loc, tag), problems)
+
+
+@dataclass
+class _Upload:
+    """A file part of a multipart body: its name and content."""
+
+    filename: str
+    content: bytes
+
+
+class _File(_Type):
+    """FastAPI's ``UploadFile``: a part with a file name."""
+
+    def check(self, value: Any, loc: _Loc, problems: _Problems) -> Any:
+        if isinstance(value, _Upload):
+            return value
+        message = f"Value error, Expected UploadFile, received: {type(value)}"
+        problems.append(_problem("value_error", loc, message, value, {"error": {}}))
+        return _INVALID
+
+
+def _tagged_type(tag: str) -> _Type:
+    """The ``type`` of an integration or checkpoint: any string, ``tag`` when absent."""
+    return _Union(_Str(), _Choice(tag, kind="literal_error"))
+
+
+# The request parts of the API documents (nebius-ft-extra-openapi.json's FineTuningRequest
+# and the parameters of each operation), as pydantic declares them.
+
+_SUPERVISED_HYPERPARAMETERS = _Model(
+    "SupervisedHParameters",
+    {
+        "batch_size": (_Int(ge=1, le=64), 8),
+        "learning_rate": (_Float(ge=0), 1e-05),
+        "n_epochs": (_Int(ge=1, le=20), 3),
+        "warmup_ratio": (_Float(ge=0, le=1), 0.0),
+        "weight_decay": (_Float(ge=0), 0.0),
+        "packing": (_Bool(), True),
+        "max_grad_norm": (_Float(gt=0), 1.0),
+        "context_length": (_Int(ge=8192, le=131072), 8192),
+        "lora": (_Bool(), False),
+        "lora_r": (_Int(ge=8, le=128), 8),
+        "lora_alpha": (_Int(ge=8), 8),
+        "lora_dropout": (_Float(ge=0, le=1), 0.0),
+    },
+)
+_SPEC_DRAFT_HYPERPARAMETERS = _Model(
+    "SpecDraftHParameters",
+    {
+        "batch_size": (_Int(ge=1, le=64), 8),
+        "learning_rate": (_Float(gt=0, lt=1), 0.0075),
+        "n_epochs": (_Int(ge=1, le=20), 1),
+        "warmup_ratio": (_Float(ge=0, le=1), 0.0),
+        "weight_decay": (_Float(ge=0), 0.0),
+        "packing": (_Bool(), True),
+        "max_grad_norm": (_Float(gt=0), 1.0),
+        "context_length": (_Int(ge=8192, le=131072), 8192),
+        "architecture": (_Str(), "eagle3_original"),
+        "num_decoding_heads": (_Int(ge=1, le=10), 3),
+        "loss": (
+            _Model("SpecDraftLossParams", {"type": (_Choice("kl", "lk_alpha", "lk_hybrid"), "kl")}),
+            _OMITTED,
+        ),
+    },
+)
+_METHOD = _Tagged(
+    "type",
+    {
+        "supervised": _Model(
+            "SupervisedMethodConfig",
+            {
+                "type": (_Choice("supervised", kind="literal_error"), "supervised"),
+                "supervised": (
+                    _Model(
+                        "SupervisedConfig",
+                        {"hyperparameters": (_SUPERVISED_HYPERPARAMETERS, _REQUIRED)},
+                    ),
+                    _REQUIRED,
+                ),
+            },
+        ),
+        "spec-draft": _Model(
+            "SpecDraftMethodConfig",
+            {
+                "type": (_Choice("spec-draft", kind="literal_error"), "spec-draft"),
+                "spec_draft": (
+                    _Model(
+                        "SpecDraftConfig",
+                        {"hyperparameters": (_SPEC_DRAFT_HYPERPARAMETERS, _REQUIRED)},
+                    ),
+                    _REQUIRED,
+                ),
+            },
+        ),
+    },
+)
+_OPTIONAL_STR = (_Nullable(_Str()), None)
+_INTEGRATION = _Union(
+    _Model(
+        "WandbIntegrationRequest",
+        {
+            "type": (_tagged_type("wandb"), "wandb"),
+            "wandb": (
+                _Model(
+                    "WandbConfigRequest",
+                    {
+                        "project": (_Str(), _REQUIRED),
+                        "name": _OPTIONAL_STR,
+                        "entity": _OPTIONAL_STR,
+                        "tags": (_List(_Str()), _OMITTED),
+                        "api_key": (_Str(), _REQUIRED),
+                    },
+                ),
+                _REQUIRED,
+            ),
+        },
+    ),
+    _Model(
+        "MlflowIntegrationRequest",
+        {
+            "type": (_Choice("mlflow", kind="literal_error"), "mlflow"),
+            "mlflow": (
+                _Model(
+                    "MlflowConfigRequest",
+                    {
+                        "tracking_uri": (_Str(), _REQUIRED),
+                        "experiment_name": (_Nullable(_Str()), _REQUIRED),
+                        "run_name": (_Nullable(_Str()), _REQUIRED),
+                        "tags": (_Dict(_Str()), _OMITTED),
+                        "certificate_file": (_Str(), _REQUIRED),
+                        "certificate_file_id": _OPTIONAL_STR,
+                        "username": (_Str(), _REQUIRED),
+                        "password": (_Str(), _REQUIRED),
+                    },
+                ),
+                _REQUIRED,
+            ),
+        },
+    ),
+    _Model(
+        "HfExportIntegrationRequest",
+        {
+            "type": (_tagged_type("hf"), "hf"),
+            "hf": (
+                _Model(
+                    "HfExportConfigRequest",
+                    {"output_repo_name": (_Str(), _REQUIRED), "api_token": (_Str(), _REQUIRED)},
+                ),
+                _REQUIRED,
+            ),
+        },
+    ),
+)
+_FROM_CHECKPOINT = _Union(
+    _Model(
+        "HFCheckpointParametersRequest",
+        {
+            "type": (_tagged_type("hf"), "hf"),
+            "repo": (_Str(), _REQUIRED),
+            "revision": _OPTIONAL_STR,
+            "token": _OPTIONAL_STR,
+        },
+    ),
+    _Model("FTCheckpointParameters", {"type": (_tagged_type("ft"), "ft")}),
+)
+_FINE_TUNING_REQUEST = _Model(
+    "FineTuningRequest",
+    {
+        "model": (_Str(), _REQUIRED),
+        "from_checkpoint": (_Nullable(_FROM_CHECKPOINT), None),
+        "training_file": (_Str(), _REQUIRED),
+        "validation_file": _OPTIONAL_STR,
+        "hyperparameters": (_Nullable(_SUPERVISED_HYPERPARAMETERS), None),
+        "method": (_Nullable(_METHOD), None),
+        "integrations": (_Nullable(_List(_INTEGRATION)), None),
+        "seed": (_Nullable(_Int()), None),
+        "suffix": (_Nullable(_Str(max_length=64)), None),
+        "tags": (_Nullable(_List(_Str())), None),
+        "extra_body": (_Nullable(_Dict()), None),
+    },
+)
+_PURPOSE = _Choice("batch", "fine-tune")
+_UPLOAD_FORM = {"file": (_File(), _REQUIRED), "purpose": (_PURPOSE, _REQUIRED)}
+
+_Query = dict[str, tuple[_Type, Any]]
+_PROJECT: _Query = {"ai_project_id": _OPTIONAL_STR}
+_CURSOR_PAGE: _Query = {"limit": (_Nullable(_Int()), None), "after": _OPTIONAL_STR}
+_QUERIES: dict[str, _Query] = {
+    "list_jobs": {**_CURSOR_PAGE, **_PROJECT},
+    "create_job": _PROJECT,
+    "list_events": _CURSOR_PAGE,
+    "list_checkpoints": {"after": (_Str(), None), "limit": (_Int(), 10)},
+    "upload_file": _PROJECT,
+    "list_files": {"limit": (_Int(), 10), "purpose": (_Nullable(_PURPOSE), None), **_PROJECT},
+    "list_operations": {
+        "limit": (_Int(ge=1, le=100), 100),
+        "cursor_time": _OPTIONAL_STR,
+        **_PROJECT,
+    },
+    "operation_results": _CURSOR_PAGE,
+}
+
+
+def _checked_query(request: web.Request, operation: str, problems: _Problems) -> dict[str, Any]:
+    """The query parameters of ``operation``, checked (the last of a repeated one counts, as
+    in Starlette); the defaults of those not given."""
+    checked = {}
+    for name, (kind, default) in _QUERIES[operation].items():
+        values = request.query.getall(name, ())
+        if not values:
+            checked[name] = default
+        else:
+            checked[name] = kind.check(values[-1], ("query", name), problems)
+    return checked
+
+
+def _query(request: web.Request, operation: str) -> dict[str, Any]:
+    """The checked query parameters of ``operation``, or a 422 for them."""
+    problems: _Problems = []
+    checked = _checked_query(request, operation, problems)
+    if problems:
+        raise _Unprocessable(problems)
+    return checked
+
+
+async def _json_body(request: web.Request) -> Any:
+    """A JSON body as FastAPI reads it: ``_INVALID`` for none, JSON for a JSON content type
+    (or none), the bytes otherwise; a 422 ``json_invalid`` for broken JSON."""
+    raw = await request.read()
+    if not raw:
+        return _INVALID
+    content_type = request.headers.get("Content-Type", "")
+    media = content_type.split(";")[0].strip().lower()
+    json_media = media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+    if content_type and not json_media:
+        return raw
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as error:
+        problem = _problem("json_invalid", ("body", error.pos), "JSON decode error", {})
+        problem["ctx"] = {"error": error.msg}
+        raise _Unprocessable([problem]) from None
+    except (ValueError, RecursionError):  # not UTF-8, too deep, a number too long
+        raise _Unparsable from None
+
+
+def _text(raw: bytes) -> str:
+    """A form field's text as Starlette decodes it: UTF-8, else Latin-1."""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+async def _form(request: web.Request) -> dict[str, Any]:
+    """A form body as Starlette reads it (the last of a repeated field counts): a multipart
+    body part by part (a file part streamed into memory), a URL-encoded one, or nothing for
+    any other content type."""
+    fields: dict[str, Any] = {}
+    if request.content_type == "application/x-www-form-urlencoded":
+        for name, value in parse_qsl(_text(await request.read()), keep_blank_values=True):
+            fields[name] = value
+        return fields
+    if request.content_type != "multipart/form-data":
+        return fields
+    try:
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader) or not part.name:
+                continue
+            if part.filename is None:
+                fields[part.name] = _text(await part.read())
+                continue
+            chunks = []
+            while chunk := await part.read_chunk(1 << 16):
+                chunks.append(chunk)
+            fields[part.name] = _Upload(part.filename, b"".join(chunks))
+    except web.HTTPException:
+        raise
+    except Exception:  # what FastAPI does with a body it cannot parse: 400
+        raise _Unparsable from None
+    return fields
 
 
 class _Bucket:
@@ -228,7 +927,8 @@ class FakeJob:
     step: int = -1
     cancelled_at: int | None = None
     request: dict[str, Any] = field(default_factory=dict)
-    """The body it was created with; the fields the API echoes come back from it."""
+    """The body it was created with, as the API read it (values coerced, documented defaults
+    filled in, undeclared fields dropped); the fields the API echoes come back from it."""
     events: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     finish_after: float | None = None
@@ -666,7 +1366,9 @@ class FakeTokenFactory:
             ("GET", "/v1/operations/{operation_id}/results", self._operation_results),
         ]
         for method, path, handler in routes:
-            app.router.add_route(method, path, handler)
+            # an id is any one path segment, as in Starlette (aiohttp's own default also
+            # turns away "{" and "}")
+            app.router.add_route(method, _ANY_SEGMENT.sub(r"{\1:[^/]+}", path), handler)
         return app
 
     @web.middleware
@@ -680,7 +1382,7 @@ class FakeTokenFactory:
                 del self._faults[index]
                 return await fault(request)
         if self.rate_limit is None or self.rate_burst is None:
-            return await handler(request)
+            return await self._answer(request, handler)
         rate, size, now = self.rate_limit, self.rate_burst, time.monotonic()
         bucket = self._buckets.get(authorization)
         if bucket is None:
@@ -692,14 +1394,24 @@ class FakeTokenFactory:
             headers["Retry-After"] = str(max(1, math.ceil(wait)))
             headers["retry-after-ms"] = str(math.ceil(wait * 1000))
             return _error(429, "Rate limit exceeded", headers)
-        try:
-            response = await handler(request)
-        except web.HTTPException as error:  # the 404s
-            error.headers.update(headers)
-            raise
+        response = await self._answer(request, handler)
         if not response.prepared:
             response.headers.update(headers)
         return response
+
+    @staticmethod
+    async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The handler's answer; refused input as the API answers it (422 with FastAPI's
+        ``detail`` list, 400 for a body that cannot be parsed), aiohttp's own errors (404,
+        405, 413) as JSON."""
+        try:
+            return await handler(request)
+        except _Unprocessable as refused:
+            return _json({"detail": refused.problems}, status=422)
+        except _Unparsable:
+            return _error(400, "There was an error parsing the body")
+        except web.HTTPException as error:
+            return _from_exception(error)
 
     def _job(self, request: web.Request) -> FakeJob:
         job = self.jobs.get(request.match_info["job_id"])
@@ -713,13 +1425,10 @@ class FakeTokenFactory:
         return _json(self._job_body(job))
 
     async def _list_jobs(self, request: web.Request) -> web.Response:
-        try:
-            limit = int(request.query.get("limit", 20))  # the API's default
-        except ValueError:
-            detail = [{"loc": ["query", "limit"], "msg": "not an integer", "type": "int_parsing"}]
-            return _json({"detail": detail}, status=422)
+        query = _query(request, "list_jobs")
+        limit = 20 if query["limit"] is None else query["limit"]  # the API's default
         limit = min(max(1, limit), _MAX_JOBS_LIMIT)
-        after = self._job_ids_after(request.query.get("after"))
+        after = self._job_ids_after(query["after"])
         ids = list(itertools.islice(after, limit + 1))  # one more tells whether there is more
         data = []
         for job_id in ids[:limit]:
@@ -742,17 +1451,15 @@ class FakeTokenFactory:
         return (created[index] for index in range(end - 1, -1, -1))
 
     async def _create_job(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "Request body is not JSON")
-        missing = [name for name in ("model", "training_file") if not body.get(name)]
-        if missing:
-            detail = [
-                {"loc": ["body", name], "msg": "Field required", "type": "missing"}
-                for name in missing
-            ]
-            return _json({"detail": detail}, status=422)
+        problems: _Problems = []
+        _checked_query(request, "create_job", problems)
+        body = await _json_body(request)
+        if body is _INVALID or body is None:
+            problems.append(_problem("missing", ("body",), "Field required", None))
+        else:
+            body = _FINE_TUNING_REQUEST.check(body, ("body",), problems)
+        if problems:
+            raise _Unprocessable(problems)
         if body["training_file"] not in self.files:
             return _error(400, f"Training file {body['training_file']} not found")
         job_id = self.add_job(model=body["model"], training_file=body["training_file"])
@@ -769,16 +1476,19 @@ class FakeTokenFactory:
         return _json(self._job_body(job))
 
     async def _list_events(self, request: web.Request) -> web.Response:
+        query = _query(request, "list_events")
         job = self._job(request)
         self._advance(job, polled=False)
-        page = _page(list(reversed(job.events)), request, default_limit=20)  # newest first
+        limit = 20 if query["limit"] is None else query["limit"]
+        page = _page(list(reversed(job.events)), limit, query["after"])  # newest first
         del page["first_id"], page["last_id"]
         return _json(page)
 
     async def _list_checkpoints(self, request: web.Request) -> web.Response:
+        query = _query(request, "list_checkpoints")
         job = self._job(request)
         self._advance(job, polled=False)
-        return _json(_page(job.checkpoints, request, default_limit=10))
+        return _json(_page(job.checkpoints, query["limit"], query["after"]))
 
     async def _checkpoint_get(self, request: web.Request) -> web.Response:
         job = self._job(request)
@@ -788,36 +1498,38 @@ class FakeTokenFactory:
         return _error(404, "Checkpoint not found")
 
     async def _upload_file(self, request: web.Request) -> web.Response:
-        purpose, filename, size = "fine-tune", "upload.jsonl", 0
-        chunks: list[bytes] = []
-        async for part in await request.multipart():
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "purpose":
-                purpose = (await part.read()).decode()
-            elif part.name == "file":
-                filename = part.filename or filename
-                while chunk := await part.read_chunk(1 << 16):
-                    chunks.append(chunk)
-                    size += len(chunk)
+        problems: _Problems = []
+        _checked_query(request, "upload_file", problems)
+        form = await _form(request)
+        checked = {}
+        for name, (kind, _) in _UPLOAD_FORM.items():
+            value = form.get(name)
+            if value is None or value == "":  # FastAPI takes an empty form field for none
+                problems.append(_problem("missing", ("body", name), "Field required", None))
+            else:
+                checked[name] = kind.check(value, ("body", name), problems)
+        if problems:
+            raise _Unprocessable(problems)
+        upload: _Upload = checked["file"]
         file_id = f"file-{next(self._ids):06d}"
-        self.file_contents[file_id] = b"".join(chunks)
+        self.file_contents[file_id] = upload.content
         self.files[file_id] = {
             "id": file_id,
             "object": "file",
-            "bytes": size,
+            "bytes": len(upload.content),
             "created_at": int(time.time()),
-            "filename": filename,
-            "purpose": purpose,
+            "filename": _shown(upload.filename) or "upload.jsonl",
+            "purpose": checked["purpose"],
             "status": "processed",
             "status_details": None,
         }
         return _json(self.files[file_id])
 
     async def _list_files(self, request: web.Request) -> web.Response:
-        purpose = request.query.get("purpose")
+        query = _query(request, "list_files")
+        purpose = query["purpose"]
         files = (f for f in self.files.values() if purpose in (None, f["purpose"]))
-        limit = int(request.query.get("limit", 10))  # the API's default
+        limit = min(max(1, query["limit"]), len(self.files))  # the API's default is 10
         return _json({"object": "list", "data": list(itertools.islice(files, limit))})
 
     def _file(self, request: web.Request) -> str:
@@ -846,8 +1558,8 @@ class FakeTokenFactory:
         }
 
     async def _list_operations(self, request: web.Request) -> web.Response:
-        limit = int(request.query.get("limit", 100))
-        newest = itertools.islice(reversed(self._created), max(0, limit))
+        limit = _query(request, "list_operations")["limit"]  # 1 to 100, 100 if not given
+        newest = itertools.islice(reversed(self._created), limit)
         operations = []
         for job_id in newest:
             job = self.jobs[job_id]
@@ -871,4 +1583,7 @@ class FakeTokenFactory:
         return _json({"object": "list", "data": errors})
 
     async def _operation_results(self, request: web.Request) -> web.Response:
-        return _json(_page(self._operation(request).checkpoints, request, default_limit=10))
+        query = _query(request, "operation_results")
+        job = self._operation(request)
+        limit = 10 if query["limit"] is None else query["limit"]
+        return _json(_page(job.checkpoints, limit, query["after"]))
