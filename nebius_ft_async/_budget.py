@@ -35,6 +35,7 @@ _SHORTEST_SPAN = 0.25
 _DECREASE = 0.9
 _PAUSE_JITTER = 0.1
 _EPOCH_2001 = 1e9
+_LONGEST_RESET = 86400.0
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -246,13 +247,14 @@ class AdaptiveBudget:
         reset = parse_duration(reset_text) if reset_text is not None else None
         if reset is not None and reset > _EPOCH_2001:  # a time of day (epoch seconds)
             reset -= time.time()
-        if limit is None or reset is None or reset <= 0 or limit <= 0:
-            return
+        if limit is None or reset is None or not 0 < reset <= _LONGEST_RESET or limit <= 0:
+            return  # (a reset further off than a day is not believed: milliseconds, say)
         exhausted = remaining <= 0
         if remaining == int(remaining) and remaining < limit:
             remaining += 0.5  # a whole number is the count rounded down: take the middle
         refill = (limit - remaining) / reset if remaining < limit else None
         if refill:
+            refill = max(refill, self.min_rate)
             self._server_refill = refill
         self._header_rate = refill if refill and remaining < limit / 2 else None
         self._update_rate()

@@ -57,6 +57,9 @@ class Inflater:
                 raise BodyTooLarge(self.cap)
             pieces.append(piece)
             data = self._decompressor.unconsumed_tail
+            if not data and self._decompressor.eof and self._decompressor.unused_data:
+                data = self._decompressor.unused_data  # another gzip member follows
+                self._decompressor = zlib.decompressobj(zlib.MAX_WBITS | 32)
         return b"".join(pieces)
 
     def finish(self) -> bytes:

@@ -290,10 +290,12 @@ class JobMonitor:
         watch.finished = True
         del self._watches[watch.job_id]
         if watch.in_fleet:
+            watch.in_fleet = False
             self._fleet_size -= 1
         poll = watch.poll
         if poll is not None and poll is not asyncio.current_task():
             poll.cancel()
+            self._release(watch)  # a task cancelled before its first step runs no finally
         future = self._waiters.pop(watch.job_id, None)
         if future is not None and not future.done():
             if isinstance(outcome, JobWaitError):
@@ -310,6 +312,12 @@ class JobMonitor:
         wake = self._wake
         timer: asyncio.TimerHandle | None = None
         timer_at = math.inf
+
+        def ring() -> None:  # the timer forgets itself, even if it fires a little early
+            nonlocal timer, timer_at
+            timer, timer_at = None, math.inf
+            wake.set()
+
         while True:
             now = loop.time()
             self._expire(now)
@@ -323,11 +331,9 @@ class JobMonitor:
             if wake_at != timer_at:  # one timer, moved only when the next event moves
                 if timer is not None:
                     timer.cancel()
-                timer = None if wake_at == math.inf else loop.call_at(wake_at, wake.set)
+                timer = None if wake_at == math.inf else loop.call_at(wake_at, ring)
                 timer_at = wake_at
             await wake.wait()
-            if timer is not None and timer_at <= loop.time():
-                timer, timer_at = None, math.inf
 
     def _next_wake(self, now: float) -> float:
         wake_at = self._deadlines[0][0] if self._deadlines else math.inf
@@ -363,6 +369,7 @@ class JobMonitor:
                     continue  # finished, rescheduled since, or already being polled
                 watch.due = None
                 watch.lane = lane
+                watch.started = now
                 lane.in_flight += 1
                 watch.poll = asyncio.create_task(self._run_poll(watch, now))
                 if lane is self._regular:
@@ -404,22 +411,30 @@ class JobMonitor:
             self._slow += 1
 
     async def _run_poll(self, watch: _MonitorWatch, started: float) -> None:
-        watch.started = started
         try:
             await self._poll_watch(watch, started)
         finally:
-            lane = watch.lane
-            begun = self._started
-            if begun and begun[0][1] is watch:  # polls mostly end in the order they began
-                begun.popleft()
-            if lane is not None:
-                lane.in_flight -= 1
-                watch.lane = None
-                if lane.in_flight == lane.limit - 1 and lane.due:
-                    self._wake.set()  # a full lane has room again
-            else:
-                self._slow -= 1
-            watch.poll = None
+            self._release(watch)
+
+    def _release(self, watch: _MonitorWatch) -> None:
+        """The poll in flight ended (or was cancelled, maybe before it ever ran): give back
+        what it held, once."""
+        if watch.poll is None:
+            return
+        watch.poll = None
+        begun = self._started
+        if begun and begun[0][1] is watch:  # polls mostly end in the order they began
+            begun.popleft()
+        lane = watch.lane
+        if lane is not None:
+            lane.in_flight -= 1
+            watch.lane = None
+            if lane.in_flight == lane.limit - 1 and lane.due:
+                self._wake.set()  # a full lane has room again
+        else:
+            self._slow -= 1
+            if self._regular.due:
+                self._wake.set()
 
     async def _poll_watch(self, watch: _MonitorWatch, started: float) -> None:
         """Poll one job; its next poll is counted from the answer."""
@@ -520,7 +535,7 @@ class JobMonitor:
         self._walk_page_cap = walk.useful_pages + 1 if walk.unseen else None
         if not walk.newest_first or walk.list_refused:
             self._fleet_enabled = False
-            self._leave_fleet(fleet.values(), now)
+            self._leave_fleet(self._watches.values(), now)  # also jobs added meanwhile
         for job_id in walk.unseen:  # not on the pages walked: one poll each
             watch = fleet[job_id]
             if not watch.finished and watch.poll is None and watch.in_fleet:

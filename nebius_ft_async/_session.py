@@ -297,11 +297,10 @@ class AsyncSession(Endpoints):
                 "POST", path, decoder, form, False, timeout, None, transfer=True
             )
         except asyncio.CancelledError:
-            if not stall.fired:
-                raise
             current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
+            if not stall.fired or current is None or current.cancelling() > 1:
+                raise  # the caller's own cancellation stays one
+            current.uncancel()
             failure = APITimeoutError(
                 f"POST {self._path_prefix + path} stalled: the server took none of the body "
                 f"for {silence:g} s",

@@ -502,3 +502,18 @@ async def test_a_session_takes_its_budgets_max_pause_from_the_retry_policy() -> 
     ) as session:
         assert isinstance(session.budget, AdaptiveBudget)
         assert session.budget.max_pause == 45
+
+
+def test_a_reset_further_off_than_a_day_is_not_believed() -> None:
+    budget = AdaptiveBudget(clock=lambda: START)
+    budget.record(
+        200,
+        {"x-ratelimit-limit": "1000", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "1.7e12"},
+    )
+    assert budget.rate is None  # milliseconds since the epoch, read as seconds: ignored
+
+
+def test_a_header_pace_never_falls_below_min_rate() -> None:
+    budget = AdaptiveBudget(clock=lambda: START, min_rate=0.5)
+    budget.record(200, limit_headers(1000, 10, "80000s"))  # 990 requests over 22 hours
+    assert budget.rate == 0.5

@@ -432,3 +432,18 @@ async def test_raw_deflate_and_zlib_deflate_bodies_both_read(serve: Serve) -> No
     async with AsyncSession(KEY, base_url=url) as session:
         assert (await session.get_job("j1")).id == "j1"
         assert (await session.get_job("j1")).id == "j1"
+
+
+async def test_a_gzip_body_of_several_members_is_read_whole(serve: Serve) -> None:
+    first, second = b"a" * 70_000, b"b" * 70_000
+
+    async def members(request: web.Request) -> web.Response:
+        return web.Response(
+            body=gzipped(first) + gzipped(second), headers={"Content-Encoding": "gzip"}
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/files/{file_id}/content", members)
+    url = await serve(app)
+    async with AsyncSession(KEY, base_url=url) as session:
+        assert await session.file_content("f") == first + second

@@ -326,3 +326,39 @@ def test_a_walk_goes_on_only_while_pages_pay() -> None:
     assert keep_walking(pages=2, found=150, oldest_listed=10, oldest_wanted=5, unknown_left=0)
     assert not keep_walking(pages=2, found=150, oldest_listed=4, oldest_wanted=5, unknown_left=0)
     assert keep_walking(pages=2, found=150, oldest_listed=4, oldest_wanted=5, unknown_left=1)
+
+
+async def test_polls_that_hang_from_the_same_start_give_their_slots_back(serve: Serve) -> None:
+    """Every slot is taken by a hung poll started in the same instant: they still turn slow
+    and the healthy jobs get polled before the first hung poll gives up."""
+    hung_ended: list[str] = []
+
+    async def answer(job_id: str) -> web.StreamResponse:
+        if job_id.startswith("hang"):
+            try:
+                await forever()
+            finally:
+                hung_ended.append(job_id)
+        return json_response(job_body(job_id, status="succeeded"))
+
+    url = await serve(job_server(answer))
+    finished: list[str] = []
+    ended_before: list[str] = []
+    async with AsyncSession(API_KEY, base_url=url) as session:
+        with anyio.fail_after(HANG_GUARD):
+            outcomes = as_completed(
+                session,
+                ["hang-a", "hang-b", "ok-c", "ok-d"],
+                poll_interval=0.001,
+                max_concurrent_polls=2,
+                fleet_refresh=False,
+            )
+            async with aclosing(outcomes):
+                async for outcome in outcomes:
+                    assert isinstance(outcome, FineTuningJob)
+                    finished.append(outcome.id)
+                    ended_before.extend(hung_ended)
+                    if len(finished) == 2:
+                        break
+    assert sorted(finished) == ["ok-c", "ok-d"]
+    assert ended_before == []
