@@ -362,3 +362,35 @@ async def test_polls_that_hang_from_the_same_start_give_their_slots_back(serve: 
                         break
     assert sorted(finished) == ["ok-c", "ok-d"]
     assert ended_before == []
+
+
+async def test_jobs_added_during_a_walk_the_list_refuses_are_polled_one_by_one(
+    serve: Serve,
+) -> None:
+    walking = asyncio.Event()
+    refuse = asyncio.Event()
+
+    async def get_job(request: web.Request) -> web.Response:
+        return json_response(job_body(request.match_info["job_id"], status="succeeded"))
+
+    async def list_jobs(request: web.Request) -> web.Response:
+        walking.set()
+        await refuse.wait()
+        return json_response({"detail": "listing is not allowed"}, 403)
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
+    app.router.add_get("/v1/fine_tuning/jobs", list_jobs)
+    url = await serve(app)
+    first = [f"job-{i}" for i in range(12)]
+    later = [f"late-{i}" for i in range(3)]
+    async with AsyncSession(API_KEY, base_url=url) as session:
+        with anyio.fail_after(HANG_GUARD):
+            async with JobMonitor(session, poll_interval=0.01) as monitor:
+                monitor.add(*first)
+                await walking.wait()  # the first walk is waiting for its page
+                monitor.add(*later)
+                refuse.set()
+                outcomes = [outcome async for outcome in monitor]
+    assert sorted(o.id for o in outcomes if isinstance(o, FineTuningJob)) == sorted(first + later)
+    assert monitor.fleet_walks == 1  # refused once: fleet refresh is off for this monitor
