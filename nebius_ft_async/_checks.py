@@ -13,11 +13,7 @@ LOOPBACK_MIN_POLL_INTERVAL = 0.001
 def positive_seconds(name: str, value: float, *, at_least: float = 0.0) -> float:
     """``value`` as a float if it is a finite number of seconds above zero (and at least
     ``at_least``); else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{name} must be a finite number of seconds above 0, got {value!r}")
+    seconds = _finite_positive(name, value, "seconds")
     if seconds < at_least:
         raise ValueError(f"{name} must be at least {at_least:g} s, got {value!r}")
     return seconds
@@ -37,10 +33,12 @@ def positive_count(name: str, value: int) -> int:
 
 def positive_rate(name: str, value: float) -> float:
     """``value`` if it is a finite number of requests per second above zero."""
+    return _finite_positive(name, value, "requests per second")
+
+
+def _finite_positive(name: str, value: float, unit: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number of requests per second, got {value!r}")
+        raise ValueError(f"{name} must be a number of {unit}, got {value!r}")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"{name} must be a finite number of requests per second above 0, got {value!r}"
-        )
+        raise ValueError(f"{name} must be a finite number of {unit} above 0, got {value!r}")
     return float(value)
