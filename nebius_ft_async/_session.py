@@ -252,10 +252,7 @@ class AsyncSession(Endpoints):
         """
         body = None if json is None else self._json_body(json)
         raw = await self._call(method, path, body, idempotent, timeout, max_retries, None)
-        try:
-            return decoder.decode(raw.body)
-        except BAD_BODY as exc:
-            raise self._decode_error(raw, method, self._path_prefix + path, exc) from None
+        return self._decode(raw, decoder, method, path)
 
     async def _upload(
         self,
@@ -293,9 +290,8 @@ class AsyncSession(Endpoints):
                 yield data, None
 
         try:
-            return await self._decoded(
-                "POST", path, decoder, form, False, timeout, None, transfer=True
-            )
+            raw = await self._call("POST", path, form, False, timeout, None, None, transfer=True)
+            return self._decode(raw, decoder, "POST", path)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not stall.fired or current is None or current.cancelling() > 1:
@@ -309,21 +305,10 @@ class AsyncSession(Endpoints):
             )
         raise failure
 
-    async def _decoded(
-        self,
-        method: str,
-        path: str,
-        decoder: msgspec.json.Decoder[T],
-        body: RequestBody | None,
-        idempotent: bool,
-        timeout: float | None,
-        max_retries: int | None,
-        *,
-        transfer: bool = False,
+    def _decode(
+        self, raw: _RawResponse, decoder: msgspec.json.Decoder[T], method: str, path: str
     ) -> T:
-        raw = await self._call(
-            method, path, body, idempotent, timeout, max_retries, None, transfer=transfer
-        )
+        """The body decoded, or the ``ResponseDecodeError`` saying why it could not be."""
         try:
             return decoder.decode(raw.body)
         except BAD_BODY as exc:
@@ -381,13 +366,14 @@ class AsyncSession(Endpoints):
 
         async def save(response: aiohttp.ClientResponse) -> bytes:
             received = 0
-            inflater = _inflater(response, None)
             async with await anyio.open_file(temporary, "wb") as file:
-                async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-                    received += len(chunk)
-                    await file.write(chunk if inflater is None else _feed(inflater, chunk))
-                if inflater is not None:
-                    await file.write(_finish(inflater))
+                with _as_transport_error():
+                    inflater = _inflater(response, None)
+                    async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
+                        received += len(chunk)
+                        await file.write(chunk if inflater is None else inflater.feed(chunk))
+                    if inflater is not None:
+                        await file.write(inflater.finish())
             expected = response.content_length
             if expected is not None and received != expected:
                 raise aiohttp.ClientPayloadError(f"got {received} of {expected} bytes")
@@ -632,25 +618,27 @@ class AsyncSession(Endpoints):
         a compressed body must reach the end of its stream (else a transport error)."""
         cap = self.max_response_bytes
         declared = response.content_length
-        inflater = _inflater(response, cap)
+        with _as_transport_error():
+            inflater = _inflater(response, cap)
         if declared is not None and declared <= cap and inflater is None:
             return await response.read()
         if declared is None or inflater is not None:  # count what comes out, not what is sent
             chunks = []
             size = 0
             try:
-                async for chunk in response.content.iter_chunked(_READ_CHUNK):
-                    if inflater is not None:
-                        chunk = _feed(inflater, chunk)
-                    size += len(chunk)
-                    if size > cap:
-                        break
-                    chunks.append(chunk)
-                else:
-                    if inflater is not None:
-                        chunks.append(_finish(inflater))
-                    return b"".join(chunks)
-            except _TooLarge:
+                with _as_transport_error():
+                    async for chunk in response.content.iter_chunked(_READ_CHUNK):
+                        if inflater is not None:
+                            chunk = inflater.feed(chunk)
+                        size += len(chunk)
+                        if size > cap:
+                            break
+                        chunks.append(chunk)
+                    else:
+                        if inflater is not None:
+                            chunks.append(inflater.finish())
+                        return b"".join(chunks)
+            except BodyTooLarge:
                 pass
         response.close()
         raise decode_error(
@@ -678,18 +666,18 @@ class _StallWatch:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         every = min(self.silence / 4, 1.0)
-        state = {"position": stream.tell(), "moved": loop.time()}
+        last_position, moved = stream.tell(), loop.time()
         handle: asyncio.TimerHandle | None = None
 
         def check() -> None:
-            nonlocal handle
+            nonlocal handle, last_position, moved
             position = stream.tell()
             now = loop.time()
-            if position != state["position"]:
-                state["position"], state["moved"] = position, now
+            if position != last_position:
+                last_position, moved = position, now
             if position >= size:
                 return  # all of it was taken: the answer's silence is the read timeout's
-            if now - state["moved"] >= self.silence and task is not None:
+            if now - moved >= self.silence and task is not None:
                 self.fired = True
                 task.cancel()
                 return
@@ -752,32 +740,17 @@ def _inflater(response: aiohttp.ClientResponse, cap: int | None) -> Inflater | N
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return None
+    return Inflater(encoding, cap)
+
+
+@contextmanager
+def _as_transport_error() -> Iterator[None]:
+    """A body cut short, corrupt or in an unreadable encoding is a transport error (aiohttp's,
+    mapped and retried like one); one past the size cap stays ``BodyTooLarge``."""
     try:
-        return Inflater(encoding, cap)
-    except BodyError as error:
-        raise aiohttp.ClientPayloadError(str(error)) from None
-
-
-class _TooLarge(Exception):
-    """A decompressed body went past the cap."""
-
-
-def _feed(inflater: Inflater, chunk: bytes) -> bytes:
-    """``inflater.feed``, its failures as aiohttp's (a transport error, retried) or
-    ``_TooLarge``."""
-    try:
-        return inflater.feed(chunk)
+        yield
     except BodyTooLarge:
-        raise _TooLarge from None
-    except BodyError as error:
-        raise aiohttp.ClientPayloadError(str(error)) from None
-
-
-def _finish(inflater: Inflater) -> bytes:
-    try:
-        return inflater.finish()
-    except BodyTooLarge:
-        raise _TooLarge from None
+        raise
     except BodyError as error:
         raise aiohttp.ClientPayloadError(str(error)) from None
 
