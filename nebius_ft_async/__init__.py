@@ -67,6 +67,7 @@ from ._polling import (
     wait_for_job,
     wait_for_operation,
 )
+from ._raw import RawResponse, undeclared_fields
 from ._requests import (
     FineTuningRequest,
     HfCheckpoint,
@@ -133,6 +134,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
     "RequestBudget",
     "ResponseDecodeError",
     "RetryPolicy",
@@ -152,6 +154,7 @@ __all__ = [
     "__version__",
     "as_completed",
     "follow_events",
+    "undeclared_fields",
     "wait_for_job",
     "wait_for_jobs",
     "wait_for_operation",
