@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -111,7 +112,7 @@ async def test_tools_are_listed_with_schemas(fake: FakeTokenFactory, tmp_path: P
     assert tools["get_job"].annotations.read_only_hint is True
     assert tools["cancel_job"].annotations is not None
     assert tools["cancel_job"].annotations.destructive_hint is True
-    assert "Off on this server" in str(tools["create_job"].description)
+    assert "Only dry runs on this server" in str(tools["create_job"].description)
     assert "Off on this server" in str(tools["upload_file"].description)
     assert "Off on this server" not in str(tools["wait_for_job"].description)
 
@@ -231,6 +232,7 @@ async def test_a_cancelled_wait_stops_polling(fake: FakeTokenFactory, tmp_path: 
         assert fake.requests[f"/v1/fine_tuning/jobs/{job_id}"] == polls
         # the server goes on serving
         assert (await server.ok("get_job", {"job_id": other}))["id"] == other
+    assert "Traceback" not in server.stderr.read_text()
 
 
 async def test_create_is_off_unless_allowed(fake: FakeTokenFactory, tmp_path: Path) -> None:
@@ -287,6 +289,7 @@ async def test_upload_is_off_unless_allowed_and_confined_to_root(
         assert uploaded["filename"] == "train.jsonl"
         linked = await server.ok("upload_file", {"path": str(root / "inside.jsonl")})
         assert fake.file_contents[linked["id"]] == b'{"messages": []}\n'
+        assert linked["filename"] == "inside.jsonl"
         for outside in ("../secret.jsonl", "nested/../../secret.jsonl"):
             assert "'..'" in await server.error("upload_file", {"path": outside})
         for outside in ("escape.jsonl", str(tmp_path / "secret.jsonl")):
@@ -300,20 +303,37 @@ async def test_upload_is_off_unless_allowed_and_confined_to_root(
 
 
 @pytest.mark.parametrize(
-    ("flags", "complaint"),
+    ("flags", "key", "complaint"),
     [
-        (["--allow-upload"], "--allow-upload needs --root DIR"),
-        (["--root", "/no/such/dir"], "--root must be an existing directory"),
+        (["--allow-upload"], KEY, "--allow-upload needs --root DIR"),
+        (["--root", "/no/such/dir"], KEY, "--root must be an existing directory"),
+        ([], None, "No API key"),
     ],
 )
-async def test_bad_flags_are_usage_errors(flags: list[str], complaint: str) -> None:
-    env = {**os.environ, "NEBIUS_API_KEY": KEY}
+async def test_bad_settings_are_usage_errors(
+    flags: list[str], key: str | None, complaint: str
+) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("NEBIUS_")}
+    if key is not None:
+        env["NEBIUS_API_KEY"] = key
     with anyio.fail_after(60):
         done = await anyio.run_process(
             [sys.executable, "-m", "nebius_ft_async", "mcp", *flags], check=False, env=env
         )
     assert done.returncode == 2
     assert complaint in done.stderr.decode()
+
+
+def test_without_the_sdk_the_command_says_which_extra_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['mcp'] = None  # as if the extra were not installed\n"
+        "from nebius_ft_async.cli import main\n"
+        "sys.exit(main(['--api-key', 'k', 'mcp']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "pip install 'nebius-ft-async[mcp]'" in done.stderr
 
 
 def _echoing_api() -> web.Application:
@@ -374,12 +394,24 @@ async def test_the_key_never_reaches_the_client(
     assert KEY not in errors
 
 
+async def test_statuses_the_api_adds_later_fit_the_output_schema(
+    serve: Callable[[web.Application], Awaitable[str]], tmp_path: Path
+) -> None:
+    async def get_job(request: web.Request) -> web.Response:
+        job = {"id": "ftjob-new", "created_at": 1, "model": "m", "training_file": "f"}
+        return web.json_response({**job, "status": "paused", "paused_by": "someone"})
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
+    async with mcp_server(await serve(app), tmp_path) as server:
+        job = await server.ok("get_job", {"job_id": "ftjob-new"})  # the client checks the schema
+    assert job["status"] == "paused" and "paused_by" not in job
+
+
 def test_importing_the_library_and_cli_does_not_load_the_mcp_sdk() -> None:
     code = (
         "import sys, nebius_ft_async, nebius_ft_async.cli, nebius_ft_async.mcp\n"
         "print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith(('mcp.', 'mcp_'))))"
     )
-    done = __import__("subprocess").run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

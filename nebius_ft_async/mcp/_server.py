@@ -47,7 +47,8 @@ def tool_list(options: ServerOptions) -> list[types.Tool]:
     for tool in TOOLS:
         description = tool.description
         if tool.refusal(options) is not None:
-            description += f" [Off on this server: it was not started with {tool.flag()}.]"
+            what = "Only dry runs" if "dry_run" in tool.input_type.__struct_fields__ else "Off"
+            description += f" [{what} on this server: it was not started with {tool.flag()}.]"
         listed.append(
             types.Tool(
                 name=tool.name,

@@ -331,7 +331,8 @@ async def _upload_file(context: ToolContext, args: UploadInput) -> FileObject:
     root = context.options.root
     assert root is not None  # ServerOptions.checked: uploads need a root
     path = await anyio.to_thread.run_sync(confined, root, args.path)
-    return await context.session.upload_file(os.fspath(path), purpose=args.purpose)
+    name = Path(args.path).name  # the name asked for, not that of a link's target
+    return await context.session.upload_file(os.fspath(path), purpose=args.purpose, filename=name)
 
 
 TOOLS: tuple[Tool[Any], ...] = (
