@@ -390,22 +390,30 @@ async def test_the_key_never_reaches_the_client(
         errors = server.stderr.read_text()
     assert len(answers) == 6 and all(KEY not in answer for answer in answers)
     assert "[redacted]" in answers[0] and "HTTP 400: bad key Bearer [redacted]" in answers[2]
+    assert "HTTP 400: bad key Bearer [redacted]" in answers[3]
     assert "HTTP 422" in answers[4] and "[redacted]" in answers[4]
     assert KEY not in errors
 
 
-async def test_statuses_the_api_adds_later_fit_the_output_schema(
+async def test_answers_the_fake_does_not_give_fit_the_output_schemas(
     serve: Callable[[web.Application], Awaitable[str]], tmp_path: Path
 ) -> None:
     async def get_job(request: web.Request) -> web.Response:
         job = {"id": "ftjob-new", "created_at": 1, "model": "m", "training_file": "f"}
         return web.json_response({**job, "status": "paused", "paused_by": "someone"})
 
+    async def operation_results(request: web.Request) -> web.Response:
+        return web.json_response({"file_id": "file-out"})
+
     app = web.Application()
     app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
+    app.router.add_get("/v1/operations/{operation_id}/results", operation_results)
+    # the client checks each result against the tool's output schema
     async with mcp_server(await serve(app), tmp_path) as server:
-        job = await server.ok("get_job", {"job_id": "ftjob-new"})  # the client checks the schema
+        job = await server.ok("get_job", {"job_id": "ftjob-new"})
+        written = await server.ok("get_operation_results", {"operation_id": "op-1"})
     assert job["status"] == "paused" and "paused_by" not in job
+    assert written == {"file_id": "file-out"}
 
 
 def test_importing_the_library_and_cli_does_not_load_the_mcp_sdk() -> None:

@@ -118,10 +118,11 @@ def build_server(session: AsyncSession, options: ServerOptions) -> Server[Any]:
             if not isinstance(error, NebiusError | ToolRefused | ValueError | OSError):
                 log.exception("%s failed", tool.name)
             return _failure(redactor.text(error_text(error)))
-        encoded = msgspec.json.encode(result)
+        # through JSON once, so the structured content is exactly what the text says
+        content = redactor.value(msgspec.json.decode(msgspec.json.encode(result)))
         return types.CallToolResult(
-            content=[types.TextContent(type="text", text=redactor.text(encoded.decode()))],
-            structured_content=redactor.value(msgspec.json.decode(encoded)),
+            content=[types.TextContent(type="text", text=_json(content))],
+            structured_content=content,
         )
 
     async def _run(tool: Tool[Any], ctx: ServerRequestContext[Any], arguments: Any) -> Any:
