@@ -166,7 +166,7 @@ async def test_errors_name_the_status_and_detail(fake: FakeTokenFactory, tmp_pat
         assert "job_id" in await server.error("get_job", {})
         assert "no tool named 'delete_everything'" in await server.error("delete_everything", {})
         timed_out = await server.error(
-            "wait_for_job", {"job_id": fake.add_job(step_seconds=3600), "timeout": 0.2}
+            "wait_for_job", {"job_id": fake.add_job(step_seconds=3600), "timeout": 1.0}
         )
         assert "validating_files" in timed_out and "call wait_for_job again" in timed_out
 

@@ -270,7 +270,8 @@ async def _operation_results(
     )
 
 
-def _secret_shown(value: object) -> str:
+def _stars(masked_secret: object) -> str:
+    """How a dry run shows a secret (``masked`` leaves a marker where one was)."""
     return "***"
 
 
@@ -279,7 +280,7 @@ async def _create_job(context: ToolContext, args: CreateJobInput) -> FineTuningJ
     if args.dry_run:
         request = FineTuningRequest(**fields)
         check_job_request(request)
-        body = msgspec.to_builtins(masked("", explicit(request)), enc_hook=_secret_shown)
+        body = msgspec.to_builtins(masked("", explicit(request)), enc_hook=_stars)
         return DryRun(body=body)
     return await context.session.create_job(**fields)
 
