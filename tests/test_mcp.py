@@ -106,8 +106,12 @@ async def test_tools_are_listed_with_schemas(fake: FakeTokenFactory, tmp_path: P
     assert job["$defs"]["JobStatus"]["type"] == "string"
     assert "running" in job["$defs"]["JobStatus"]["description"]
     assert "enum" not in job["$defs"]["JobStatus"]
-    create = tools["create_job"].input_schema["properties"]
-    assert {"model", "training_file", "method", "dry_run"} <= set(create)
+    create = tools["create_job"].input_schema
+    assert {"model", "training_file", "method", "dry_run"} <= set(create["properties"])
+    # an input's defaults tell the agent what it gets; an output's would only take its context
+    epochs = create["$defs"]["SupervisedHyperparameters"]["properties"]["n_epochs"]
+    assert epochs == {"type": "integer", "default": 3}
+    assert '"default"' not in json.dumps(job) and '"title"' not in json.dumps(job)
     assert tools["get_job"].annotations is not None
     assert tools["get_job"].annotations.read_only_hint is True
     assert tools["cancel_job"].annotations is not None

@@ -54,7 +54,7 @@ def tool_list(options: ServerOptions) -> list[types.Tool]:
                 name=tool.name,
                 description=description,
                 input_schema=schema_of((tool.input_type,)),
-                output_schema=schema_of(tool.output_types),
+                output_schema=schema_of(tool.output_types, defaults=False),
                 annotations=types.ToolAnnotations(
                     read_only_hint=tool.read_only,
                     destructive_hint=tool.destructive,
