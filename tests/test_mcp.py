@@ -72,10 +72,13 @@ class Server:
 
 @asynccontextmanager
 async def mcp_server(
-    base_url: str, tmp_path: Path, *flags: str, verbose: bool = False
+    base_url: str, tmp_path: Path, *flags: str, verbose: bool = False, by_flags: bool = False
 ) -> AsyncIterator[Server]:
-    env = {"NEBIUS_API_KEY": KEY, "NEBIUS_BASE_URL": base_url}
-    prefix = ["-v"] if verbose else []
+    """``nebius-ft mcp`` with the key and URL in its environment, or as ``--api-key`` and
+    ``--base-url`` (``by_flags``)."""
+    env = {} if by_flags else {"NEBIUS_API_KEY": KEY, "NEBIUS_BASE_URL": base_url}
+    prefix = ["--api-key", KEY, "--base-url", base_url] if by_flags else []
+    prefix += ["-v"] if verbose else []
     parameters = StdioServerParameters(
         command=sys.executable, args=["-m", "nebius_ft_async", *prefix, "mcp", *flags], env=env
     )
@@ -149,6 +152,12 @@ async def test_read_tools_answer_what_the_api_sent(fake: FakeTokenFactory, tmp_p
         cancelled = await server.ok("cancel_job", {"job_id": second})
         assert cancelled["status"] == "cancelled"
         assert fake.jobs[second].status() == "cancelled"
+
+
+async def test_the_key_and_url_can_be_flags(fake: FakeTokenFactory, tmp_path: Path) -> None:
+    job_id = fake.add_job()
+    async with mcp_server(fake.url, tmp_path, by_flags=True) as server:
+        assert (await server.ok("get_job", {"job_id": job_id}))["id"] == job_id
 
 
 async def test_errors_name_the_status_and_detail(fake: FakeTokenFactory, tmp_path: Path) -> None:
