@@ -80,6 +80,7 @@ from ._requests import (
     WandbSettings,
 )
 from ._retry import RetryPolicy
+from ._routes import CallOptions
 from ._session import AsyncSession
 from ._version import __version__
 
@@ -96,6 +97,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetRefusalError",
+    "CallOptions",
     "CheckpointSource",
     "ConfigurationError",
     "ConflictError",

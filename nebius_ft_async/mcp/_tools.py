@@ -42,6 +42,7 @@ from .._requests import (
     explicit,
     masked,
 )
+from .._routes import CREATE_JOB
 from ._options import ServerOptions
 
 InputT = TypeVar("InputT", bound="ToolInput")
@@ -236,8 +237,8 @@ class DryRun(msgspec.Struct, kw_only=True):
     """The request ``create_job`` would send; nothing was sent. Secrets are shown as ***."""
 
     dry_run: bool = True
-    method: str = "POST"
-    path: str = "/v1/fine_tuning/jobs"
+    method: str = CREATE_JOB.method
+    path: str = CREATE_JOB.template
     body: dict[str, Any]
 
 
