@@ -355,3 +355,16 @@ async def test_a_missing_job_is_shown_as_not_found(fake: FakeTokenFactory) -> No
     ]
     assert "waiting" not in result.out
     assert result.out.splitlines()[-1] == "2 jobs: 1 succeeded, 1 not found"
+
+
+async def test_the_first_look_at_many_jobs_reads_list_pages(fake: FakeTokenFactory) -> None:
+    job_ids = [fake.add_job(finish_after=0) for _ in range(12)]
+    slow = fake.add_job(step_seconds=60)
+    result = await nebius_ft("jobs", "wait", *job_ids, slow, "--timeout", "0", fake=fake)
+    assert result.code == 124
+    assert result.err == "nebius-ft: jobs wait: not every job finished (looked once, --timeout)\n"
+    lines = result.out.splitlines()
+    assert sum(line.split()[1] == "succeeded" for line in lines[:-1]) == 12
+    assert lines[-1] == "13 jobs: 1 validating_files, 12 succeeded"
+    assert fake.requests["/v1/fine_tuning/jobs"] == 1  # one page, not 13 GETs
+    assert not any(f"/v1/fine_tuning/jobs/{job_id}" in fake.requests for job_id in job_ids)

@@ -347,7 +347,13 @@ async def _reachable(session: AsyncSession, job_id: str, interval: float) -> Non
 
 async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
-    return await watch_jobs(session, job_ids, interval=args.interval, timeout=args.timeout)
+    code = await watch_jobs(session, job_ids, interval=args.interval, timeout=args.timeout)
+    if code == EXIT_TIMEOUT:
+        waited = "looked once" if args.timeout == 0 else f"waited {args.timeout:g} s"
+        print(
+            f"nebius-ft: jobs wait: not every job finished ({waited}, --timeout)", file=sys.stderr
+        )
+    return code
 
 
 async def _events(session: AsyncSession, args: argparse.Namespace) -> int:

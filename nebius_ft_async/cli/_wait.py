@@ -2,7 +2,8 @@
 
 The first look comes before ``--timeout`` is judged, so a job already final is reported as
 final even with ``--timeout 0`` (which means: look once, do not wait). It takes at most one
-poll timeout (``max(2 * --interval, 5 s)``); the wait that follows at most ``--timeout``.
+poll timeout (``max(2 * --interval, 5 s)``) a request; the wait that follows at most
+``--timeout``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import anyio
 
 from .._endpoints import Endpoints
 from .._errors import APIError, APIStatusError
+from .._fleet import FLEET_MIN_JOBS, walk_fleet
 from .._models import FineTuningJob
 from .._monitor import DEFAULT_MAX_CONCURRENT_POLLS, Outcome, wait_for_jobs
 from .._polling import (
@@ -72,8 +74,11 @@ def outcome_line(job_id: str, outcome: Outcome, loss: float | None) -> JobLine:
 async def first_look(
     session: Endpoints, job_ids: Sequence[str], poll_timeout: float, interval: float
 ) -> dict[str, FineTuningJob | APIStatusError]:
-    """One GET per job (at most ``DEFAULT_MAX_CONCURRENT_POLLS`` at once), each within
-    ``poll_timeout``: the job, or the error status it got.
+    """Each job once, or the error status its GET got; every request within ``poll_timeout``.
+
+    From ``FLEET_MIN_JOBS`` jobs on, list pages are read first (as the monitor's fleet
+    refresh does); the jobs they do not show get one GET each, at most
+    ``DEFAULT_MAX_CONCURRENT_POLLS`` at once.
 
     A passing error (429, 5xx) leaves the job out (logged, like any poll that will be
     retried): the wait will poll it. An error that is
@@ -83,6 +88,13 @@ async def first_look(
     limit = anyio.Semaphore(DEFAULT_MAX_CONCURRENT_POLLS)
     seen: dict[str, FineTuningJob | APIStatusError] = {}
     fatal: list[APIError] = []
+    if len(job_ids) >= FLEET_MIN_JOBS:
+
+        async def sighted(job_id: str, job: FineTuningJob) -> None:
+            seen[job_id] = job
+
+        walk = await walk_fleet(session, dict.fromkeys(job_ids), sighted, poll_timeout)
+        job_ids = [job_id for job_id in job_ids if job_id in walk.unseen]
 
     async def look(job_id: str) -> None:
         async with limit:
@@ -134,18 +146,18 @@ async def watch_jobs(
         with logs_above(display):
             seen = await first_look(session, job_ids, poll_timeout, interval)
             waiting: list[str] = []
-            for job_id in job_ids:
-                job = seen.get(job_id)
-                if isinstance(job, APIStatusError):
-                    failure = JobWaitError(str(job), job_id=job_id, error=job)
-                    outcomes[job_id] = failure
-                elif job is not None and job.is_terminal:
-                    outcomes[job_id] = job
-                    await train_loss(job_id)
-                else:
-                    waiting.append(job_id)
-                    if job is not None:
-                        await on_update(job)
+            async with anyio.create_task_group() as group:  # losses read side by side
+                for job_id in job_ids:
+                    job = seen.get(job_id)
+                    if isinstance(job, APIStatusError):
+                        outcomes[job_id] = JobWaitError(str(job), job_id=job_id, error=job)
+                    elif job is not None and job.is_terminal:
+                        outcomes[job_id] = job
+                        group.start_soon(train_loss, job_id)
+                    else:
+                        waiting.append(job_id)
+                        if job is not None:
+                            group.start_soon(on_update, job)
             if waiting and timeout == 0:
                 for job_id in waiting:
                     last = seen.get(job_id)
