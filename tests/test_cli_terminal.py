@@ -118,3 +118,21 @@ async def test_a_dumb_terminal_gets_plain_lines_as_jobs_change(fake: FakeTokenFa
     statuses = [line.split()[1] for line in output.decode().splitlines() if line]
     assert statuses[0] in ("validating_files", "queued", "running")
     assert statuses[-1] == "succeeded" and len(statuses) >= 2
+
+
+async def test_more_jobs_than_rows_are_summed_up_and_all_shown_at_the_end(
+    fake: FakeTokenFactory,
+) -> None:
+    job_ids = [fake.add_job(f"ftjob-many-{index:02d}", running_steps=4) for index in range(30)]
+    code, output = await in_terminal(
+        fake, "jobs", "wait", *job_ids, "--interval", "0.05", columns=60, rows=20
+    )
+    assert code == 0
+    assert b"not shown" in output  # while they did not fit, a summary counted them
+    text = [line.rstrip() for line in screen_of(output, 60, 20)]
+    assert text[-2:] == ["30 jobs: 30 succeeded", ""]
+    rows = [line.split()[:2] for line in text if line.startswith("ftjob-many-")]
+    assert rows == [[job_id, "succeeded"] for job_id in job_ids[-len(rows) :]]
+    assert not any(line.strip() in ("...", "…") for line in text)
+    scrolled = b"".join(output.split(b"fine-tuning jobs")[-1:])  # the last drawing
+    assert all(job_id.encode() in scrolled for job_id in job_ids)

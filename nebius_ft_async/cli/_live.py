@@ -9,13 +9,14 @@ At every redraw the table is laid out for the terminal as it is then:
   tells ids apart), never below ``JOB_MIN_WIDTH``; the status is never cut;
 * when the rows do not all fit in the terminal's height, the jobs still going and those that
   failed are shown first, and a summary line counts every job by status with the ETA of the
-  last to finish.
+  last to finish. The last drawing, left in the scrollback, shows every row.
 
 Log lines are printed above the table (``print_above``), so they stay on the screen.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -109,6 +110,9 @@ class JobBoard:
 
     def __init__(self, job_ids: list[str]) -> None:
         self.lines = {job_id: JobLine(job_id) for job_id in job_ids}
+        self.fit_height = True
+        """While True, rows that do not fit the terminal's height are left out; the last
+        drawing (which stays in the scrollback) shows them all."""
         self._natural = {name: len(header) for name, header in _HEADERS.items()}
         self._natural["note"] = 0  # no note column until a job has a note
         for name, width in _MIN_NATURAL.items():
@@ -136,6 +140,8 @@ class JobBoard:
         if len(lines) <= room:
             return lines, None
         counts = summary_text(lines, now)
+        if not self.fit_height:
+            return lines, Text(counts)
         widest = Text(f"{counts}; {len(lines)} not shown")  # as many lines as it will take
         room -= len(widest.wrap(console, options.max_width)) - 1
         ranked = sorted(range(len(lines)), key=lambda i: (_ROW_RANK.get(lines[i].status, 0), i))
@@ -179,14 +185,15 @@ class LiveDisplay:
     def __init__(self, job_ids: list[str], out: TextIO, console: Console | None = None) -> None:
         self.board = JobBoard(job_ids)
         self.console = console or Console(file=out)
-        # stdout and stderr are not swapped: log lines come through ``print_above``
+        # log lines come through ``print_above``; anything else written to stderr while it
+        # is the same kind of terminal is printed above the table too
         self._live = Live(
             self.board,
             console=self.console,
             refresh_per_second=8,
             transient=False,
             redirect_stdout=False,
-            redirect_stderr=False,
+            redirect_stderr=sys.stderr.isatty(),
         )
         self._live.start()
 
@@ -198,4 +205,5 @@ class LiveDisplay:
         self.console.print(Text(text), soft_wrap=True)
 
     def close(self) -> None:
+        self.board.fit_height = False
         self._live.stop()
