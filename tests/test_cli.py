@@ -365,6 +365,6 @@ async def test_the_first_look_at_many_jobs_reads_list_pages(fake: FakeTokenFacto
     assert result.err == "nebius-ft: jobs wait: not every job finished (looked once, --timeout)\n"
     lines = result.out.splitlines()
     assert sum(line.split()[1] == "succeeded" for line in lines[:-1]) == 12
-    assert lines[-1] == "13 jobs: 1 validating_files, 12 succeeded"
+    assert lines[-1] == "13 jobs: 12 succeeded, 1 timed out"
     assert fake.requests["/v1/fine_tuning/jobs"] == 1  # one page, not 13 GETs
     assert not any(f"/v1/fine_tuning/jobs/{job_id}" in fake.requests for job_id in job_ids)

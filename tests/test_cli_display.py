@@ -132,9 +132,10 @@ def test_summary_counts_statuses_and_names_the_last_eta() -> None:
         JobLine("c", "succeeded"),
         JobLine("d", "failed", note="diverged"),
         JobLine("e", "paused_by_admin"),
+        JobLine("f", "running", estimated_finish=int(now) + 9000, note="timed out"),
     ]
     assert summary_text(lines, now) == (
-        "5 jobs: 2 running, 1 succeeded, 1 failed, 1 paused_by_admin; last ETA 1h20m"
+        "6 jobs: 2 running, 1 succeeded, 1 failed, 1 timed out, 1 paused_by_admin; last ETA 1h20m"
     )
     assert summary_text([JobLine("a", "succeeded")], now) == "1 job: 1 succeeded"
 

@@ -90,7 +90,10 @@ def _command(
 
 def _timeout_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--timeout", type=_seconds, help="give up after this many seconds (exit code 124)"
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give up after this many seconds (exit code 124)",
     )
 
 
@@ -108,6 +111,7 @@ def _add_jobs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     wait.add_argument(
         "--timeout",
         type=_wait_seconds,
+        metavar="SECONDS",
         help="after a first look at each job, wait at most this many seconds for them "
         "(0: look once; exit code 124 if any is still going)",
     )
@@ -178,7 +182,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _interval_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--interval", type=_seconds, default=5.0, help="seconds between polls (at least 1)"
+        "--interval",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between polls (at least 1 against a remote API)",
     )
 
 

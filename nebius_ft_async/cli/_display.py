@@ -145,16 +145,28 @@ class JobLine:
 
 
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-_SUMMARY_ORDER = ("running", "queued", "validating_files", "waiting", "succeeded", "failed")
+TIMED_OUT = "timed out"
+"""The note of a job still going when the wait's timeout ran out."""
+_SUMMARY_ORDER = (
+    "running",
+    "queued",
+    "validating_files",
+    "waiting",
+    "succeeded",
+    "failed",
+    "cancelled",
+    TIMED_OUT,
+)
 
 
 def summary_text(lines: Iterable[JobLine], now: float | None = None) -> str:
     """One line for many jobs: ``60 jobs: 35 running, 20 succeeded, 5 failed; last ETA 1h20m``.
 
-    Statuses are counted as shown; the ETA is the latest of the jobs still going.
+    Jobs are counted by the status shown, those the timeout stopped as "timed out"; the ETA
+    is the latest of the jobs still going.
     """
     lines = list(lines)
-    counts = Counter(line.status for line in lines)
+    counts = Counter(TIMED_OUT if line.note == TIMED_OUT else line.status for line in lines)
     named = [status for status in _SUMMARY_ORDER if counts[status]]
     named += sorted(status for status in counts if status not in _SUMMARY_ORDER)
     text = f"{len(lines)} job{'s' if len(lines) != 1 else ''}: "

@@ -25,7 +25,7 @@ from .._polling import (
     default_poll_timeout,
     transient_wait,
 )
-from ._display import JobLine, logs_above, make_display, number_or_none
+from ._display import TIMED_OUT, JobLine, logs_above, make_display, number_or_none
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_TIMEOUT = 0, 1, 124
 
@@ -59,7 +59,7 @@ def outcome_line(job_id: str, outcome: Outcome, loss: float | None) -> JobLine:
     last = outcome.job
     line = JobLine(job_id) if last is None else JobLine.of(last, loss)
     if isinstance(outcome, WaitTimeout):
-        line.note = "timed out"
+        line.note = TIMED_OUT
         if last is None:
             line.status = "unknown"
     else:
