@@ -83,14 +83,15 @@ def screen_of(output: bytes, columns: int, rows: int) -> list[str]:
     return list(screen.display)
 
 
-@pytest.mark.parametrize(("columns", "rows"), [(120, 40), (60, 20)])
+@pytest.mark.parametrize(("columns", "rows", "verbose"), [(120, 40, True), (60, 20, False)])
 async def test_a_log_line_during_the_live_table_stays_intact_above_it(
-    fake: FakeTokenFactory, columns: int, rows: int
+    fake: FakeTokenFactory, columns: int, rows: int, verbose: bool
 ) -> None:
     job_ids = [fake.add_job(f"ftjob-pty-{index}", running_steps=3) for index in range(3)]
     fake.fail_next(503, times=3, path=job_ids[1])  # the first look at it gives up: a warning
+    flags = ["-v"] if verbose else []
     code, output = await in_terminal(
-        fake, "jobs", "wait", *job_ids, "--interval", "0.05", columns=columns, rows=rows
+        fake, "jobs", "wait", *job_ids, *flags, "--interval", "0.05", columns=columns, rows=rows
     )
     assert code == 0, output
     screen = screen_of(output, columns, rows)
@@ -98,6 +99,8 @@ async def test_a_log_line_during_the_live_table_stays_intact_above_it(
     warning = f"nebius-ft: polling {job_ids[1]} failed (HTTP 503 Service Unavailable on GET"
     assert warning in flat
     assert "(after 3 attempts)); polling again in 0.1 s" in flat
+    retry = f"nebius-ft: retrying GET /v1/fine_tuning/jobs/{job_ids[1]} after HTTP 503"
+    assert (retry in flat) is verbose
     text = [line.rstrip() for line in screen]
     warning_row = next(i for i, line in enumerate(text) if line.startswith("nebius-ft: polling"))
     title_row = text.index("fine-tuning jobs")  # once: no stale copy of an older drawing

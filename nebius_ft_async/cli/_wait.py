@@ -81,9 +81,9 @@ async def first_look(
     ``DEFAULT_MAX_CONCURRENT_POLLS`` at once.
 
     A passing error (429, 5xx) leaves the job out (logged, like any poll that will be
-    retried): the wait will poll it. An error that is
-    not an answer (the API cannot be reached) or that no job can get past (401, 403) is
-    raised, so a wrong key or URL fails at once instead of being polled forever.
+    retried): the wait will poll it. An error that is not an answer (the API cannot be
+    reached) or that no job can get past (401, 403) is raised, so a wrong key or URL fails
+    at once instead of being polled forever.
     """
     limit = anyio.Semaphore(DEFAULT_MAX_CONCURRENT_POLLS)
     seen: dict[str, FineTuningJob | APIStatusError] = {}
