@@ -368,3 +368,15 @@ async def test_the_first_look_at_many_jobs_reads_list_pages(fake: FakeTokenFacto
     assert lines[-1] == "13 jobs: 12 succeeded, 1 timed out"
     assert fake.requests["/v1/fine_tuning/jobs"] == 1  # one page, not 13 GETs
     assert not any(f"/v1/fine_tuning/jobs/{job_id}" in fake.requests for job_id in job_ids)
+
+
+async def test_jobs_wait_against_a_silent_api_times_out_with_warnings(silent_api: str) -> None:
+    result = await nebius_ft(
+        *("jobs", "wait", "ftjob-a", "--interval", "0.01", "--timeout", "0.2"),
+        *("--api-key", "k", "--base-url", silent_api),
+    )
+    assert result.code == 124
+    assert result.out == "ftjob-a  unknown  steps -  loss -  eta -  timed out\n"
+    err = result.err.splitlines()
+    assert err[0].startswith("nebius-ft: polling ftjob-a failed (")
+    assert err[-1] == "nebius-ft: jobs wait: not every job finished (waited 0.2 s, --timeout)"

@@ -14,7 +14,7 @@ from contextlib import suppress
 import anyio
 
 from .._endpoints import Endpoints
-from .._errors import APIError, APIStatusError
+from .._errors import APIConnectionError, APIError, APIStatusError, APITimeoutError
 from .._fleet import FLEET_MIN_JOBS, walk_fleet
 from .._models import FineTuningJob
 from .._monitor import DEFAULT_MAX_CONCURRENT_POLLS, Outcome, wait_for_jobs
@@ -80,10 +80,10 @@ async def first_look(
     refresh does); the jobs they do not show get one GET each, at most
     ``DEFAULT_MAX_CONCURRENT_POLLS`` at once.
 
-    A passing error (429, 5xx) leaves the job out (logged, like any poll that will be
-    retried): the wait will poll it. An error that is not an answer (the API cannot be
-    reached) or that no job can get past (401, 403) is raised, so a wrong key or URL fails
-    at once instead of being polled forever.
+    A passing error (429, 5xx, a timeout) leaves the job out (logged, like any poll that
+    will be retried): the wait will poll it. An error no poll can get past (the API cannot
+    be reached, the key is refused, an answer that is not a job) is raised, so a wrong key
+    or URL fails at once instead of being polled forever.
     """
     limit = anyio.Semaphore(DEFAULT_MAX_CONCURRENT_POLLS)
     seen: dict[str, FineTuningJob | APIStatusError] = {}
@@ -102,16 +102,16 @@ async def first_look(
                 return
             try:
                 seen[job_id] = await session.get_job(job_id, timeout=poll_timeout)
-            except APIStatusError as error:
+            except APIError as error:
                 wait = transient_wait(error, interval)
-                if error.status_code in (401, 403):
+                if _hopeless(error):
                     fatal.append(error)
-                elif wait is None:
+                elif wait is not None:
+                    _log_transient(job_id, error, wait)
+                elif isinstance(error, APIStatusError):
                     seen[job_id] = error
                 else:
-                    _log_transient(job_id, error, wait)
-            except APIError as error:
-                fatal.append(error)
+                    fatal.append(error)
 
     async with anyio.create_task_group() as group:
         for job_id in job_ids:
@@ -119,6 +119,14 @@ async def first_look(
     if fatal:
         raise fatal[0]
     return seen
+
+
+def _hopeless(error: APIError) -> bool:
+    """True for errors that polling again cannot get past: the key refused (401, 403), or
+    no connection at all (refused, DNS; a timeout is only slow)."""
+    if isinstance(error, APIStatusError):
+        return error.status_code in (401, 403)
+    return isinstance(error, APIConnectionError) and not isinstance(error, APITimeoutError)
 
 
 async def watch_jobs(
