@@ -12,6 +12,13 @@
 import logging
 
 from ._budget import AdaptiveBudget, RequestBudget
+from ._datacheck import (
+    DataFileReport,
+    DataFormat,
+    DataProblem,
+    check_data_file,
+    check_data_file_async,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -99,6 +106,9 @@ __all__ = [
     "CheckpointSource",
     "ConfigurationError",
     "ConflictError",
+    "DataFileReport",
+    "DataFormat",
+    "DataProblem",
     "DatasetFileResult",
     "EventLevel",
     "EventType",
@@ -149,6 +159,8 @@ __all__ = [
     "WandbSettings",
     "__version__",
     "as_completed",
+    "check_data_file",
+    "check_data_file_async",
     "follow_events",
     "wait_for_job",
     "wait_for_jobs",

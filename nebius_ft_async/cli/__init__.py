@@ -8,6 +8,7 @@
     nebius-ft events ftjob-abc [--follow] [--json]
     nebius-ft checkpoints ftjob-abc [--json]
     nebius-ft operations results OPERATION_ID [--json]
+    nebius-ft files check train.jsonl [--json]  # no account, no network
 
 Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``. Exit codes:
 0 success; 1 a job failed or was cancelled, or the API answered with an error; 2 bad usage
@@ -52,6 +53,7 @@ from ._display import (
     steps_text,
     when_text,
 )
+from ._files import add_files_command, run_files
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
 
@@ -109,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     results.add_argument("--json", action="store_true", help="one JSON object per line")
     results.set_defaults(run=_operation_results)
 
+    add_files_command(commands)
+
     demo = commands.add_parser("demo", help="watch simulated jobs on a local fake API")
     demo.add_argument("--interval", type=_seconds, default=0.5, help=argparse.SUPPRESS)
     demo.set_defaults(run=None)
@@ -133,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="nebius-ft: %(message)s", level=logging.INFO if args.verbose else logging.WARNING
     )
     try:
+        if args.command == "files":
+            return run_files(args)
         if args.command == "demo":
             from ._demo import run_demo
 
