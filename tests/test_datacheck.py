@@ -25,7 +25,8 @@ from nebius_ft_async import (
 )
 from nebius_ft_async._datacheck import _check
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 MiB = 1024 * 1024
 
 CHAT = {
@@ -238,7 +239,15 @@ CASES: dict[str, tuple[bytes, tuple[int, str, str]]] = {
         (1, "warning", "tool_call_id 'call_9' answers no earlier tool call"),
     ),
     "tool result without id": (
-        jsonl({"messages": [*TOOLS_CHAT["messages"][:2], {"role": "tool", "content": "x"}]}),
+        jsonl(
+            {
+                "messages": [
+                    *CHAT["messages"][:2],
+                    {"role": "tool", "content": "x"},
+                    CHAT["messages"][2],
+                ]
+            }
+        ),
         (1, "warning", "without a tool_call_id"),
     ),
     "tools not a list": (jsonl({**CHAT, "tools": {}}), (1, "error", "tools must be a list")),
@@ -373,7 +382,9 @@ def test_memory_does_not_grow_with_the_number_of_problems(tmp_path: Path) -> Non
 
 # --- property: files made of valid examples of one format have no errors ---
 
-texts = st.text(min_size=1).filter(lambda text: text.strip() != "")
+texts = st.text(st.characters(exclude_categories=["Cs"]), min_size=1).filter(
+    lambda text: text.strip() != ""
+)
 tool_call_ids = st.text(alphabet="abcdefghij0123456789_", min_size=1, max_size=8)
 
 
@@ -407,31 +418,91 @@ def pretokenized(draw: st.DrawFn) -> dict[str, Any]:
     return example
 
 
-formats = st.sampled_from(
-    [
-        conversations(),
-        st.fixed_dictionaries({"prompt": texts, "completion": texts}),
-        st.fixed_dictionaries({"text": texts}),
-        pretokenized(),
-    ]
-)
+valid_formats = [
+    conversations(),
+    st.fixed_dictionaries({"prompt": texts, "completion": texts}),
+    st.fixed_dictionaries({"text": texts}),
+    pretokenized(),
+]
+data_formats = st.one_of(valid_formats)
 
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), ensure_ascii=st.booleans(), crlf=st.booleans())
 def test_valid_files_have_no_errors(data: st.DataObject, ensure_ascii: bool, crlf: bool) -> None:
-    strategy = data.draw(formats)
+    strategy = data.draw(st.sampled_from(valid_formats))
     examples = data.draw(st.lists(strategy, min_size=1, max_size=8))
     end = "\r\n" if crlf else "\n"
     text = "".join(json.dumps(e, ensure_ascii=ensure_ascii) + end for e in examples)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "valid.jsonl"
-        path.write_bytes(text.encode("utf-8", "surrogatepass"))
+        path.write_bytes(text.encode())
         report = check_data_file(path)
-    if not ensure_ascii and any("\ud800" <= c <= "\udfff" for c in text):
-        return  # a lone surrogate written raw is not UTF-8: that is an error, rightly
     assert report.errors == 0, report.problems
     assert report.examples == len(examples) == report.lines
+
+
+# --- property: the fast path (typed decoders) and the full check give the same report ---
+
+extra_keys = st.dictionaries(st.sampled_from(["id", "weight", "text", "tool_call_id"]), texts)
+# mostly clean, so that whole clean lines and lines with one flaw are both common
+odd_texts = st.one_of(*[texts] * 6, st.sampled_from(["", " ", "\n\t"]), st.none(), st.integers())
+roles = st.sampled_from(["system", "user", "user", "assistant", "assistant", "tool", "bot", 3])
+sometimes_extra_keys = st.one_of(*[st.just({})] * 4, extra_keys)
+
+
+@st.composite
+def near_examples(draw: st.DrawFn, kind: str) -> Any:
+    """Examples of ``kind`` that are valid, or nearly: odd roles and contents, blanks, extra
+    keys; now and then one of another kind or no example at all."""
+    kind = draw(st.sampled_from([kind] * 8 + ["valid", "other"]))
+    if kind == "valid":
+        return draw(data_formats)
+    if kind == "other":
+        return draw(st.one_of(st.integers(), st.lists(st.integers(), max_size=2), extra_keys))
+    if kind == "chat":
+        message = st.builds(
+            lambda role, content, extra: {"role": role, "content": content, **extra},
+            roles,
+            odd_texts,
+            sometimes_extra_keys,
+        )
+        example: dict[str, Any] = {"messages": draw(st.lists(message, max_size=4))}
+    elif kind == "instruction":
+        example = {"prompt": draw(odd_texts), "completion": draw(odd_texts)}
+    elif kind == "text":
+        example = {"text": draw(odd_texts)}
+    else:
+        ids = draw(st.lists(st.one_of(*[st.integers(0, 300)] * 5, st.just(-1)), max_size=6))
+        example = {"token_ids": ids}
+        if draw(st.booleans()):
+            example["labels"] = draw(st.lists(st.integers(-101, 300), max_size=6))
+        elif draw(st.booleans()):
+            example["labels"] = [draw(st.sampled_from([i, -100, -100, -1, -101])) for i in ids]
+    example.update(draw(sometimes_extra_keys))
+    return example
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), kind=st.sampled_from(["chat", "instruction", "text", "tokens"]))
+def test_the_fast_path_gives_the_full_checks_report(data: st.DataObject, kind: str) -> None:
+    examples = data.draw(st.lists(near_examples(kind), min_size=1, max_size=8))
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "data.jsonl"
+        path.write_bytes(jsonl(*examples))
+        fast = _check(str(path), 1000, MiB, lambda: None)
+        full = _check(str(path), 1000, MiB, lambda: None, fast=False)
+    assert fast == full
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_fast_path_gives_the_full_checks_report_on_each_problem(
+    tmp_path: Path, case: str
+) -> None:
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(CASES[case][0] * 2)  # the second copy is read once the format is known
+    fast = _check(str(path), 1000, MiB, lambda: None)
+    assert fast == _check(str(path), 1000, MiB, lambda: None, fast=False)
 
 
 # --- async wrapper ---
@@ -543,3 +614,19 @@ def test_readme_sample_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(SystemExit) as exit_info:
         exec(compile(code, "README.md", "exec"), {})
     assert exit_info.value.code == 1
+
+
+def test_the_benchmark_runs_at_tiny_sizes() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "datacheck.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for row in ("chat, 2 MB", "pretokenized, 2 MB", "floor: read lines", "naive: for line"):
+        assert row in result.stdout
+    assert re.search(
+        r"\| one 50 MB line \| check_data_file \| - \| - \| \d+\.\d MiB \|", result.stdout
+    )
