@@ -12,13 +12,8 @@
 import logging
 
 from ._budget import AdaptiveBudget, RequestBudget
-from ._datacheck import (
-    DataFileReport,
-    DataFormat,
-    DataProblem,
-    check_data_file,
-    check_data_file_async,
-)
+from ._datacheck import DataFileReport, check_data_file, check_data_file_async
+from ._dataformats import DataFormat, DataProblem
 from ._errors import (
     APIConnectionError,
     APIError,
