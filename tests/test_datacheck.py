@@ -605,6 +605,18 @@ def test_cli_usage_errors_exit_2(tmp_path: Path) -> None:
     (tmp_path / "ok.jsonl").write_bytes(GOOD)
     result = nebius_ft("files", "check", str(tmp_path / "ok.jsonl"), "--max-problems", "0")
     assert result.returncode == 2 and "--max-problems" in result.stderr
+    result = nebius_ft("files", "check", str(tmp_path / "ok.jsonl"), "--max-line-bytes", "x")
+    assert result.returncode == 2 and "--max-line-bytes" in result.stderr
+
+
+def test_cli_max_line_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(GOOD * 2)
+    result = nebius_ft("files", "check", str(path), "--max-line-bytes", "50")
+    assert result.returncode == 1
+    assert f"line 1: error: the line is {len(GOOD) - 1} bytes, over max_line_bytes (50)" in (
+        result.stdout
+    )
 
 
 def test_readme_sample_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,12 @@ import sys
 
 import msgspec
 
-from .._datacheck import DEFAULT_MAX_PROBLEMS, DataFileReport, check_data_file
+from .._datacheck import (
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_PROBLEMS,
+    DataFileReport,
+    check_data_file,
+)
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -34,12 +39,20 @@ def add_files_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         default=DEFAULT_MAX_PROBLEMS,
         help=f"list at most this many problems (default {DEFAULT_MAX_PROBLEMS}; all are counted)",
     )
+    check.add_argument(
+        "--max-line-bytes",
+        type=_count,
+        default=DEFAULT_MAX_LINE_BYTES,
+        help=f"skip and report longer lines (default {DEFAULT_MAX_LINE_BYTES:,})",
+    )
 
 
 def run_files(args: argparse.Namespace) -> int:
     """Run ``files check``; the exit code."""
     try:
-        report = check_data_file(args.path, max_problems=args.max_problems)
+        report = check_data_file(
+            args.path, max_problems=args.max_problems, max_line_bytes=args.max_line_bytes
+        )
     except OSError as error:
         print(f"nebius-ft: cannot read {args.path}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE
