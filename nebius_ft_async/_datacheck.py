@@ -86,7 +86,7 @@ def check_data_file(
     Synchronous: from async code use ``check_data_file_async``. Raises ``ValueError`` for a
     path that is not a file or a limit below 1, and ``OSError`` if the file cannot be read.
     """
-    return _check(_checked_path(path), max_problems, max_line_bytes, _no_stop)
+    return _check(path, max_problems, max_line_bytes, _no_stop)
 
 
 async def check_data_file_async(
@@ -99,11 +99,8 @@ async def check_data_file_async(
 
     Cancelling the caller stops the check within a megabyte of reading.
     """
-    name = _checked_path(path)
-    positive_count("max_problems", max_problems)
-    positive_count("max_line_bytes", max_line_bytes)
     check = functools.partial(
-        _check, name, max_problems, max_line_bytes, anyio.from_thread.check_cancelled
+        _check, path, max_problems, max_line_bytes, anyio.from_thread.check_cancelled
     )
     return await anyio.to_thread.run_sync(check)
 
@@ -123,7 +120,7 @@ def _no_stop() -> None:
 
 
 def _check(
-    path: str,
+    path: str | os.PathLike[str],
     max_problems: int,
     max_line_bytes: int,
     check_stop: Callable[[], None],
@@ -131,17 +128,18 @@ def _check(
     fast: bool = True,
 ) -> DataFileReport:
     """The check; ``fast=False`` sends every line through the full check (for tests)."""
+    name = _checked_path(path)
     positive_count("max_problems", max_problems)
     positive_count("max_line_bytes", max_line_bytes)
     checker = _Checker(max_problems, fast=fast)
-    size = os.path.getsize(path)
+    size = os.path.getsize(name)
     if size > MAX_FILE_BYTES:
         checker.error(0, f"the file is {size:,} bytes; the documented limit is 50 GB")
-    with open(path, "rb") as file:
+    with open(name, "rb") as file:
         checker.read(file, max_line_bytes, check_stop)
     if checker.examples == 0 and checker.errors == 0:
         checker.error(0, "the file holds no examples")
-    return checker.report(path)
+    return checker.report(name)
 
 
 class _Checker(ExampleChecker):

@@ -491,8 +491,8 @@ def test_the_fast_path_gives_the_full_checks_report(data: st.DataObject, kind: s
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "data.jsonl"
         path.write_bytes(jsonl(*examples))
-        fast = _check(str(path), 1000, MiB, lambda: None)
-        full = _check(str(path), 1000, MiB, lambda: None, fast=False)
+        fast = _check(path, 1000, MiB, lambda: None)
+        full = _check(path, 1000, MiB, lambda: None, fast=False)
     assert fast == full
 
 
@@ -502,8 +502,8 @@ def test_the_fast_path_gives_the_full_checks_report_on_each_problem(
 ) -> None:
     path = tmp_path / "data.jsonl"
     path.write_bytes(CASES[case][0] * 2)  # the second copy is read once the format is known
-    fast = _check(str(path), 1000, MiB, lambda: None)
-    assert fast == _check(str(path), 1000, MiB, lambda: None, fast=False)
+    fast = _check(path, 1000, MiB, lambda: None)
+    assert fast == _check(path, 1000, MiB, lambda: None, fast=False)
 
 
 # --- async wrapper ---
@@ -518,6 +518,8 @@ async def test_the_async_wrapper_gives_the_same_report(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="max_problems"):
         await check_data_file_async(path, max_problems=0)
+    with pytest.raises(ValueError, match="no file at"):
+        await check_data_file_async(tmp_path / "missing.jsonl")
 
 
 @pytest.mark.anyio
@@ -559,7 +561,7 @@ def test_the_check_asks_whether_to_stop_as_it_reads(tmp_path: Path, long_line: b
             raise Stop
 
     with pytest.raises(Stop):
-        _check(str(path), 10, MiB, check_stop)
+        _check(path, 10, MiB, check_stop)
 
 
 # --- the command line ---
