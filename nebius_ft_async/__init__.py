@@ -82,6 +82,7 @@ from ._requests import (
     WandbSettings,
 )
 from ._retry import RetryPolicy
+from ._routes import CallOptions
 from ._session import AsyncSession
 from ._version import __version__
 
@@ -98,6 +99,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetRefusalError",
+    "CallOptions",
     "CheckpointSource",
     "ConfigurationError",
     "ConflictError",

@@ -109,6 +109,7 @@ class AdaptiveBudget:
         self._header_rate: float | None = None
         self._server_refill: float | None = None  # from x-ratelimit headers, when sent
         self._rate = rate  # the pace in force: the lower of the two; None for no pace
+        self._free = rate is None  # no pace and no pause: a turn needs no look at the clock
         self._next_turn = 0.0
         self._paused_until = 0.0
         self._pauses = 0  # bumped when a pause starts: sleepers queue again behind it
@@ -138,8 +139,11 @@ class AdaptiveBudget:
 
     async def acquire(self, deadline: float | None) -> float | None:
         """Wait for a turn: at once while unpaced, else paced and behind any pause."""
+        if self._free:
+            return None
         now = self._now()
         if self._rate is None and now >= self._paused_until:
+            self._free = True
             return None
         while True:
             turn = max(now, self._paused_until, self._next_turn)
@@ -197,6 +201,7 @@ class AdaptiveBudget:
             if until > self._paused_until:
                 self._paused_until = until
                 self._pauses += 1
+                self._free = False
         if now < self._cooldown_until:
             return  # answers to requests sent before the last slow-down
         granted = self._server_refill or self._granted_rate(now)
@@ -264,6 +269,8 @@ class AdaptiveBudget:
     def _update_rate(self) -> None:
         rates = [r for r in (self._learned_rate, self._header_rate) if r is not None]
         self._rate = min(rates) if rates else None
+        if self._rate is not None:
+            self._free = False
 
 
 def parse_duration(text: str) -> float | None:

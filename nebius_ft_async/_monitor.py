@@ -371,7 +371,7 @@ class JobMonitor:
                 watch.lane = lane
                 watch.started = now
                 lane.in_flight += 1
-                watch.poll = asyncio.create_task(self._run_poll(watch, now))
+                watch.poll = asyncio.create_task(self._poll_watch(watch, now))
                 if lane is self._regular:
                     self._started.append((now, watch))
 
@@ -410,12 +410,6 @@ class JobMonitor:
             watch.lane = None
             self._slow += 1
 
-    async def _run_poll(self, watch: _MonitorWatch, started: float) -> None:
-        try:
-            await self._poll_watch(watch, started)
-        finally:
-            self._release(watch)
-
     def _release(self, watch: _MonitorWatch) -> None:
         """The poll in flight ended (or was cancelled, maybe before it ever ran): give back
         what it held, once."""
@@ -437,30 +431,33 @@ class JobMonitor:
                 self._wake.set()
 
     async def _poll_watch(self, watch: _MonitorWatch, started: float) -> None:
-        """Poll one job; its next poll is counted from the answer."""
+        """Poll one job (the task holding a slot); its next poll is counted from the answer."""
         options = self._options
         loop = asyncio.get_running_loop()
         try:
-            job = await self._session.get_job(watch.job_id, timeout=options.poll_timeout)
-            self._note_answer_time(loop.time() - started)
-            watch.timeouts = 0
-            await watch.record(job, watched_state(job), self._on_update)
-        except Exception as error:
-            wait = transient_wait(error, options.interval)
-            if wait is None:
-                self._fail(watch, error)
-                return
-            if isinstance(error, APITimeoutError):
-                watch.timeouts += 1
-                wait *= min(2 ** (watch.timeouts - 1), MAX_TIMEOUT_BACKOFF)
-            _log_transient(watch.job_id, error, wait)
-        else:
-            if job.is_terminal:
-                self._finish(watch, job)
-                return
-            wait = next_poll_delay(options.interval)
-        if not watch.finished and not watch.in_fleet:  # a fleet job waits for the next walk
-            self._schedule(watch, loop.time() + wait)
+            try:
+                job = await self._session.get_job(watch.job_id, timeout=options.poll_timeout)
+                self._note_answer_time(loop.time() - started)
+                watch.timeouts = 0
+                await watch.record(job, watched_state(job), self._on_update)
+            except Exception as error:
+                wait = transient_wait(error, options.interval)
+                if wait is None:
+                    self._fail(watch, error)
+                    return
+                if isinstance(error, APITimeoutError):
+                    watch.timeouts += 1
+                    wait *= min(2 ** (watch.timeouts - 1), MAX_TIMEOUT_BACKOFF)
+                _log_transient(watch.job_id, error, wait)
+            else:
+                if job.is_terminal:
+                    self._finish(watch, job)
+                    return
+                wait = next_poll_delay(options.interval)
+            if not watch.finished and not watch.in_fleet:  # a fleet job waits for the next walk
+                self._schedule(watch, loop.time() + wait)
+        finally:
+            self._release(watch)
 
     def _note_answer_time(self, seconds: float) -> None:
         average = self._answer_time

@@ -1,9 +1,10 @@
 """AsyncSession: the one place that talks HTTP (the only module that imports aiohttp).
 
-A call goes, top to bottom: an endpoint method (``_endpoints``) -> ``_request`` / ``_upload``
-/ ``_request_bytes`` / ``_download`` -> ``_call`` (overall deadline) -> ``_send`` (retry
-loop) -> ``_attempt`` (a connection slot, one request, redirects) -> ``_read_body`` (size cap)
--> the endpoint's cached decoder. Everything that is not I/O lives in the pure modules
+A call goes, top to bottom: an endpoint method (``_jobs``, ``_operations``, ``_files``)
+describes it as a ``_routes.Call`` -> ``_perform`` (its deadline; uploads and downloads go
+by ``_transfer``) -> ``_exchange`` (the retry loop, then the route's cached decoder) ->
+``_attempt`` (a connection slot, a turn from the budget, one request, redirects) ->
+``_read_body`` (size cap). Everything that is not I/O lives in the pure modules ``_routes``,
 ``_urls``, ``_retry``, ``_errors``, ``_requests`` and ``_paging``.
 """
 
@@ -20,17 +21,17 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import cached_property, partial
 from pathlib import Path
+from ssl import SSLContext
 from types import TracebackType
 from typing import IO, Any, NamedTuple, Self, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import anyio
-import msgspec
 from yarl import URL
 
 from ._budget import AdaptiveBudget, RequestBudget
-from ._checks import LOOPBACK_MIN_POLL_INTERVAL, MIN_POLL_INTERVAL
+from ._checks import LOOPBACK_MIN_POLL_INTERVAL, MIN_POLL_INTERVAL, positive_seconds
 from ._endpoints import Endpoints
 from ._errors import (
     BAD_BODY,
@@ -46,8 +47,11 @@ from ._errors import (
     status_error,
 )
 from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
+from ._network import checked_headers, checked_proxy, checked_ssl, environment_proxy, with_query
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
+from ._routes import Call, Upload
+from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
 from ._version import __version__
 
@@ -85,8 +89,14 @@ class AsyncSession(Endpoints):
     ``https://api.tokenfactory.nebius.com`` (a trailing ``/v1`` is accepted). ``timeout`` and
     ``connect_timeout`` bound each attempt on the wire; ``max_connections`` bounds requests in
     flight; ``max_retries`` (default 2) and ``retry_policy`` say how failures are retried.
-    Every call also takes ``timeout=`` (a deadline for the whole call, retries included) and
-    ``max_retries=``.
+    Every call also takes the ``CallOptions`` keywords: ``timeout=`` (a deadline for the
+    whole call, retries included), ``max_retries=``, ``extra_headers=`` and ``extra_query=``.
+
+    Network: ``default_headers`` go with every request; the proxy comes from ``proxy=``, else
+    (``trust_env``, on by default) from ``HTTPS_PROXY`` and its kin unless ``NO_PROXY``
+    covers the host; ``ssl`` takes an ``ssl.SSLContext`` (or ``False`` for a loopback API);
+    ``client_session`` is an ``aiohttp.ClientSession`` of yours to send through, which the
+    session neither closes nor changes.
 
     Every request (each retry too) takes a turn from one ``budget``, an ``AdaptiveBudget``
     unless another ``RequestBudget`` is given: it slows every request of the session down
@@ -108,6 +118,11 @@ class AsyncSession(Endpoints):
         retry_policy: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         budget: RequestBudget | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: SSLContext | bool | None = None,
+        client_session: aiohttp.ClientSession | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
         key = key.strip()
@@ -146,12 +161,45 @@ class AsyncSession(Endpoints):
             LOOPBACK_MIN_POLL_INTERVAL if is_loopback_base_url(self.base_url) else MIN_POLL_INTERVAL
         )
         self.max_response_bytes = max_response_bytes
+        if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
+            raise ConfigurationError(
+                "client_session must be an aiohttp.ClientSession, "
+                f"got {type(client_session).__name__}"
+            )
+        # a client of the user's may decompress bodies itself: then it asks for them too
+        self._inflate = client_session is None or not client_session.auto_decompress
         self._headers = {
-            "Authorization": f"Bearer {key}",
             "Accept": "application/json",
-            "Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS),
+            **({"Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS)} if self._inflate else {}),
             "User-Agent": f"nebius-ft-async/{__version__}",
+            **_configured_headers(default_headers),
+            "Authorization": f"Bearer {key}",
         }
+        self._ssl = checked_ssl(ssl, self.base_url)
+        if proxy is not None:
+            self._proxy: str | None = checked_proxy(proxy)
+        elif trust_env and client_session is None:
+            self._proxy = environment_proxy(self.base_url)
+        else:
+            self._proxy = None
+        self._own_client = client_session is None
+        # Sent with each request when the client is the user's (their defaults stay theirs),
+        # and the key is when a proxy is used: aiohttp copies a session's default headers
+        # into the CONNECT request, where an Authorization header would reach the proxy (as
+        # Proxy-Authorization) in clear text.
+        self._client_headers = dict(self._headers)
+        if not self._own_client:
+            self._request_headers: dict[str, str] | None = self._headers
+        elif self._proxy is not None:
+            self._request_headers = {"Authorization": self._client_headers.pop("Authorization")}
+        else:
+            self._request_headers = None
+        self._request_options: dict[str, Any] = {}
+        if not self._own_client:
+            if proxy is not None:
+                self._request_options["proxy"] = self._proxy
+            if ssl is not None:
+                self._request_options["ssl"] = self._ssl
         self._key = key
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
@@ -159,8 +207,8 @@ class AsyncSession(Endpoints):
             total=None, sock_connect=connect_timeout, sock_read=timeout
         )
         self._max_connections = max_connections
-        self._slots = asyncio.Semaphore(max_connections)
-        self._client: aiohttp.ClientSession | None = None
+        self._slots = Slots(max_connections)
+        self._client: aiohttp.ClientSession | None = client_session
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -180,9 +228,10 @@ class AsyncSession(Endpoints):
         await self.close()
 
     async def close(self) -> None:
-        """Close every connection. The session cannot be used afterwards."""
+        """Close every connection (not those of a ``client_session`` you gave: that one stays
+        yours to close). The session cannot be used afterwards."""
         self._closed = True
-        if self._client is not None:
+        if self._client is not None and self._own_client:
             await self._client.close()
 
     @property
@@ -192,7 +241,7 @@ class AsyncSession(Endpoints):
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         client = getattr(self, "_client", None)
-        if client is not None and not client.closed:
+        if client is not None and getattr(self, "_own_client", False) and not client.closed:
             _warn(
                 f"Unclosed {self!r}: use 'async with AsyncSession()' or 'await session.close()'",
                 ResourceWarning,
@@ -203,6 +252,8 @@ class AsyncSession(Endpoints):
         if self._closed:
             raise NebiusError("this AsyncSession is closed")
         loop = asyncio.get_running_loop()
+        if not self._own_client:
+            return self._users_client(loop)
         if self._client is not None and self._loop is not loop:
             self._abandon_client()
             raise NebiusError(
@@ -211,14 +262,32 @@ class AsyncSession(Endpoints):
             )
         if self._client is None:
             self._loop = loop
-            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, ssl=self._ssl
+            )
             self._client = aiohttp.ClientSession(
                 connector=connector,
-                headers=self._headers,  # set once: no per-request header merging on the hot path
+                headers=self._client_headers,  # set once: no per-request merging on the hot path
                 timeout=self._timeout,
                 auto_decompress=False,  # _inflate does it, and checks the stream is whole
+                proxy=self._proxy,
+                trust_env=False,  # the proxy was looked up once, for the one origin
             )
         return self._client
+
+    def _users_client(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        client = self._client
+        assert client is not None
+        if client.closed:
+            raise NebiusError("the aiohttp.ClientSession given as client_session is closed")
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise NebiusError(
+                "this AsyncSession was used in another event loop than its client_session's: "
+                "make the session and its client inside the event loop that uses them"
+            )
+        return client
 
     def _abandon_client(self) -> None:
         """Let go of a client whose event loop is gone, without its 'unclosed' warnings: its
@@ -234,36 +303,37 @@ class AsyncSession(Endpoints):
 
     # -- the request path ------------------------------------------------------------
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        decoder: msgspec.json.Decoder[T],
-        *,
-        json: bytes | None = None,
-        idempotent: bool = True,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> T:
-        """Send a request (with an encoded JSON body, if given) and decode its answer.
+    def _perform(self, call: Call[T]) -> Awaitable[T]:
+        """Send ``call`` and read its answer with its route's decoder.
 
-        A request that is not ``idempotent`` is retried only when the server cannot have
+        A call whose route is not ``idempotent`` is retried only when the server cannot have
         acted on it: the connection failed before anything was sent, or the answer was 429.
+        Plain calls need no timer of their own: every wait on their path (the budget, a
+        connection slot, each attempt on the wire, each retry) is bounded by the deadline.
         """
-        body = None if json is None else self._json_body(json)
-        raw = await self._call(method, path, body, idempotent, timeout, max_retries, None)
-        return self._decode(raw, decoder, method, path)
+        if call.max_retries is not None:
+            _check_retries(call.max_retries)
+        if call.is_transfer:
+            return self._transfer(call)
+        deadline = None if call.timeout is None else self._deadline(call.timeout)
+        body = None if call.json is None else self._json_body(call.json)
+        return self._exchange(call, body, None, self._timeout, deadline)
 
-    async def _upload(
-        self,
-        path: str,
-        decoder: msgspec.json.Decoder[T],
-        file: str | os.PathLike[str] | bytes,
-        filename: str,
-        fields: dict[str, str],
-        *,
-        timeout: float | None = None,
-    ) -> T:
+    async def _transfer(self, call: Call[T]) -> T:
+        """An upload or a download: bounded by silence on the wire (the session's
+        ``timeout``), not by a total time; the call's own ``timeout`` bounds it all."""
+        deadline = None if call.timeout is None else self._deadline(call.timeout)
+        try:
+            async with asyncio.timeout_at(deadline):
+                if call.upload is not None:
+                    return await self._upload(call, call.upload, deadline)
+                assert call.download_to is not None
+                return await self._download(call, call.download_to, deadline)
+        except TimeoutError:
+            failure = self._deadline_error(call)
+        raise failure  # outside the except block: nothing of aiohttp's rides along
+
+    async def _upload(self, call: Call[T], upload: Upload, deadline: float | None) -> T:
         """POST a multipart form with ``fields`` and one file part, streamed from disk.
 
         Not retried once the body may have reached the server (a retry would upload twice).
@@ -277,8 +347,9 @@ class AsyncSession(Endpoints):
         @contextmanager
         def form() -> Iterator[tuple[Any, dict[str, str] | None]]:
             data = aiohttp.FormData()
-            for name, value in fields.items():
+            for name, value in upload.fields.items():
                 data.add_field(name, value)
+            file = upload.file
             if isinstance(file, bytes):  # as a stream: aiohttp warns about large raw bodies
                 stream: IO[bytes] = io.BytesIO(file)
                 size = len(file)
@@ -286,65 +357,26 @@ class AsyncSession(Endpoints):
                 stream = open(file, "rb")  # noqa: SIM115 (closed below; read by aiohttp)
                 size = os.fstat(stream.fileno()).st_size
             with stream, stall.watching(stream, size):
-                data.add_field("file", stream, filename=filename)
+                data.add_field("file", stream, filename=upload.filename)
                 yield data, None
 
         try:
-            raw = await self._call("POST", path, form, False, timeout, None, None, transfer=True)
-            return self._decode(raw, decoder, "POST", path)
+            return await self._exchange(call, form, None, self._transfer_timeout, deadline)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not stall.fired or current is None or current.cancelling() > 1:
-                raise  # the caller's own cancellation stays one
+                raise  # the caller's own cancellation (or the deadline's) stays one
             current.uncancel()
+            path = self._path_prefix + call.path
             failure = APITimeoutError(
-                f"POST {self._path_prefix + path} stalled: the server took none of the body "
-                f"for {silence:g} s",
+                f"POST {path} stalled: the server took none of the body for {silence:g} s",
                 method="POST",
-                path=self._path_prefix + path,
+                path=path,
             )
         raise failure
 
-    def _decode(
-        self, raw: _RawResponse, decoder: msgspec.json.Decoder[T], method: str, path: str
-    ) -> T:
-        """The body decoded, or the ``ResponseDecodeError`` saying why it could not be."""
-        try:
-            return decoder.decode(raw.body)
-        except BAD_BODY as exc:
-            raise self._decode_error(raw, method, self._path_prefix + path, exc) from None
-
-    def _decode_error(
-        self, raw: _RawResponse, method: str, path: str, exc: Exception
-    ) -> NebiusError:
-        return self._redactor.error(
-            decode_error(
-                raw.status,
-                _content_type(raw.headers),
-                self._redact(raw.body),
-                str(exc),
-                method=method,
-                path=path,
-                request_id=_request_id(raw.headers),
-            )
-        )
-
-    async def _request_bytes(
-        self, path: str, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> bytes:
-        """GET ``path`` and return its body as it is (within ``max_response_bytes``)."""
-        raw = await self._call("GET", path, None, True, timeout, max_retries, None)
-        return raw.body
-
-    async def _download(
-        self,
-        path: str,
-        destination: Path,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> None:
-        """Stream GET ``path`` into ``destination`` atomically.
+    async def _download(self, call: Call[T], destination: Path, deadline: float | None) -> T:
+        """Stream the answer into ``destination`` atomically.
 
         The body goes to a temporary file beside the destination (made before anything is
         sent, so a folder that cannot be written fails at once), which is renamed over it
@@ -368,7 +400,7 @@ class AsyncSession(Endpoints):
             received = 0
             async with await anyio.open_file(temporary, "wb") as file:
                 with _as_transport_error():
-                    inflater = _inflater(response, None)
+                    inflater = _inflater(response, None) if self._inflate else None
                     async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
                         received += len(chunk)
                         await file.write(chunk if inflater is None else inflater.feed(chunk))
@@ -380,115 +412,118 @@ class AsyncSession(Endpoints):
             return b""
 
         try:
-            await self._call("GET", path, None, True, timeout, max_retries, save, transfer=True)
+            result = await self._exchange(call, None, save, self._transfer_timeout, deadline)
             await anyio.to_thread.run_sync(temporary.replace, destination)
+            return result
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(partial(temporary.unlink, missing_ok=True))
 
-    async def _call(
+    async def _exchange(
         self,
-        method: str,
-        path: str,
+        call: Call[T],
         body: RequestBody | None,
-        idempotent: bool,
-        timeout: float | None,
-        max_retries: int | None,
         consume: Consume | None,
-        *,
-        transfer: bool = False,
-    ) -> _RawResponse:
-        """``_send``, within the call's overall deadline if one is given.
-
-        A ``transfer`` (an upload or a download) is not bounded by the session's ``timeout``
-        as a whole, only by silence on the wire; the call's own ``timeout`` bounds it all.
-        Other calls need no timer of their own: every wait on their path (the budget, a
-        connection slot, each attempt on the wire, each retry) is bounded by the deadline.
-        """
-        wire = self._transfer_timeout if transfer else self._timeout
-        path = self._path_prefix + path  # what is requested, and what messages show
-        if timeout is None:
-            return await self._send(
-                method, path, body, idempotent, max_retries, consume, None, wire
-            )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        try:
-            if not transfer:
-                return await self._send(
-                    method, path, body, idempotent, max_retries, consume, deadline, wire
-                )
-            async with asyncio.timeout_at(deadline):
-                return await self._send(
-                    method, path, body, idempotent, max_retries, consume, deadline, wire
-                )
-        except (TimeoutError, APITimeoutError) as error:
-            if isinstance(error, APITimeoutError) and loop.time() < deadline:
-                raise
-            failure = APITimeoutError(
-                f"{method} {path} did not finish within its {timeout:g} s deadline",
-                method=method,
-                path=path,
-            )
-        raise failure  # outside the except block: nothing of aiohttp's rides along
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        body: RequestBody | None,
-        idempotent: bool,
-        max_retries: int | None,
-        consume: Consume | None,
-        deadline: float | None,
         wire: aiohttp.ClientTimeout,
-    ) -> _RawResponse:
-        """The retry loop around ``_attempt``.
+        deadline: float | None,
+    ) -> T:
+        """The retry loop around ``_attempt``, then the answer decoded.
 
         A retry whose wait would end past ``deadline`` (loop time) is not attempted: the
         last error is raised at once instead of sleeping into a sure timeout.
         """
-        policy = self.retry_policy
-        retries_allowed = policy.max_retries if max_retries is None else max_retries
+        route = call.route
+        method = route.method
+        path = self._path_prefix + call.path  # what is requested, and what messages show
+        if call.extra_query:
+            path = with_query(path, call.extra_query)
+        headers = self._request_headers
+        if call.extra_headers:
+            headers = {**(headers or {}), **checked_headers("extra_headers", call.extra_headers)}
         url = URL(self._origin + path, encoded=True)
         attempt = 1
         schedule = None
-        while True:
-            try:
-                return await self._attempt(method, url, path, body, consume, wire, deadline)
-            except APIError as error:
-                self._redactor.error(error)  # a server may echo the key in any spelling
-                error.attempts = attempt
-                retry_after = getattr(error, "retry_after", None)
-                if (
-                    isinstance(error, BudgetRefusalError)
-                    or not is_retryable(error, idempotent=idempotent)
-                    or attempt > retries_allowed
-                    or (retry_after is not None and retry_after > policy.max_retry_after)
-                ):
-                    raise
-                schedule = schedule or policy.schedule()
-                wait = wait_before_retry(next(schedule), retry_after)
-                if deadline is not None and asyncio.get_running_loop().time() + wait > deadline:
-                    raise
-                log.info(
-                    "retrying %s %s after %s (attempt %d of %d), waiting %.2f s",
-                    method,
-                    path,
-                    _failure_name(error),
-                    attempt,
-                    retries_allowed + 1,
-                    wait,
-                )
-                if not (isinstance(error, RateLimitError) and retry_after is not None):
-                    await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
-                attempt += 1
+        try:
+            while True:
+                try:
+                    raw = await self._attempt(
+                        method, url, path, headers, body, consume, wire, deadline
+                    )
+                except APIError as error:
+                    self._redactor.error(error)  # a server may echo the key in any spelling
+                    error.attempts = attempt
+                    policy = self.retry_policy
+                    retries = policy.max_retries if call.max_retries is None else call.max_retries
+                    retry_after = getattr(error, "retry_after", None)
+                    if (
+                        isinstance(error, BudgetRefusalError)
+                        or not is_retryable(error, idempotent=route.idempotent)
+                        or attempt > retries
+                        or (retry_after is not None and retry_after > policy.max_retry_after)
+                    ):
+                        raise
+                    schedule = schedule or policy.schedule()
+                    wait = wait_before_retry(next(schedule), retry_after)
+                    loop = asyncio.get_running_loop()
+                    if deadline is not None and loop.time() + wait > deadline:
+                        raise
+                    log.info(
+                        "retrying %s %s after %s (attempt %d of %d), waiting %.2f s",
+                        method,
+                        path,
+                        _failure_name(error),
+                        attempt,
+                        retries + 1,
+                        wait,
+                    )
+                    if not (isinstance(error, RateLimitError) and retry_after is not None):
+                        await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
+                    attempt += 1
+                    continue
+                try:
+                    return route.decoder.decode(raw.body)
+                except BAD_BODY as exc:
+                    raise self._decode_error(raw, method, path, exc) from None
+        except (TimeoutError, APITimeoutError) as error:  # TimeoutError: waiting for a slot
+            if isinstance(error, APITimeoutError) and (
+                deadline is None or asyncio.get_running_loop().time() < deadline
+            ):
+                raise
+            failure = self._deadline_error(call)
+        raise failure  # outside the except block: nothing of aiohttp's rides along
+
+    def _deadline(self, timeout: float) -> float:
+        return asyncio.get_running_loop().time() + positive_seconds("timeout", timeout)
+
+    def _deadline_error(self, call: Call[Any]) -> APITimeoutError:
+        method, path = call.route.method, self._path_prefix + call.path
+        return APITimeoutError(
+            f"{method} {path} did not finish within its {call.timeout:g} s deadline",
+            method=method,
+            path=path,
+        )
+
+    def _decode_error(
+        self, raw: _RawResponse, method: str, path: str, exc: Exception
+    ) -> NebiusError:
+        return self._redactor.error(
+            decode_error(
+                raw.status,
+                _content_type(raw.headers),
+                self._redact(raw.body),
+                str(exc),
+                method=method,
+                path=path,
+                request_id=_request_id(raw.headers),
+            )
+        )
 
     async def _attempt(
         self,
         method: str,
         url: URL,
         path: str,
+        headers: dict[str, str] | None,
         body: RequestBody | None,
         consume: Consume | None,
         wire: aiohttp.ClientTimeout,
@@ -503,11 +538,8 @@ class AsyncSession(Endpoints):
         # the slot first, then the turn: a request queued for a connection takes its turn
         # only when it can go, so a 429 that arrives meanwhile still holds it back
         slots = self._slots
-        if deadline is not None and slots.locked():
-            async with asyncio.timeout_at(deadline):
-                await slots.acquire()
-        else:
-            await slots.acquire()
+        if not slots.try_take():
+            await slots.take(deadline)
         try:
             budget = self.budget
             wait = await budget.acquire(deadline)
@@ -527,21 +559,30 @@ class AsyncSession(Endpoints):
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
                 try:
-                    with _NO_BODY if body is None else body() as (data, headers):
+                    with _NO_BODY if body is None else body() as (data, body_headers):
+                        if headers is not None:
+                            body_headers = {**headers, **(body_headers or {})}
                         async with client.request(
                             method,
                             url,
-                            headers=headers,
+                            headers=body_headers,
                             data=data,
                             allow_redirects=False,
                             timeout=wire,
+                            **self._request_options,
                         ) as response:
                             status = response.status
                             response_headers = response.headers
                             budget.record(status, response_headers)
+                            length = response_headers.get("Content-Length")
                             if consume is not None and 200 <= status < 300:
                                 raw_body = await consume(response)
-                            elif _fits(response, self.max_response_bytes):
+                            elif (
+                                length is not None
+                                and length.isdecimal()
+                                and int(length) <= self.max_response_bytes
+                                and "Content-Encoding" not in response_headers
+                            ):  # a body of known length, not compressed: read it whole
                                 raw_body = await response.read()
                             else:
                                 raw_body = await self._read_body(response, method, path)
@@ -588,7 +629,7 @@ class AsyncSession(Endpoints):
                     retry_after=parse_retry_after(response_headers),
                 )
         finally:
-            slots.release()
+            slots.give_back()
         raise APIStatusError(
             f"{method} {path}: more than {MAX_REDIRECTS} redirects",
             status_code=status,
@@ -619,7 +660,7 @@ class AsyncSession(Endpoints):
         cap = self.max_response_bytes
         declared = response.content_length
         with _as_transport_error():
-            inflater = _inflater(response, cap)
+            inflater = _inflater(response, cap) if self._inflate else None
         if declared is not None and declared <= cap and inflater is None:
             return await response.read()
         if declared is None or inflater is not None:  # count what comes out, not what is sent
@@ -729,12 +770,6 @@ def _timeout_words(wire: aiohttp.ClientTimeout) -> str:
     return f"nothing on the wire for {wire.sock_read:g} s"
 
 
-def _fits(response: aiohttp.ClientResponse, cap: int) -> bool:
-    """The body declares its length, within ``cap``, and is not compressed: read it whole."""
-    declared = response.content_length
-    return declared is not None and declared <= cap and "content-encoding" not in response.headers
-
-
 def _inflater(response: aiohttp.ClientResponse, cap: int | None) -> Inflater | None:
     """What decompresses this response's body, if it is compressed."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
@@ -753,6 +788,18 @@ def _as_transport_error() -> Iterator[None]:
         raise
     except BodyError as error:
         raise aiohttp.ClientPayloadError(str(error)) from None
+
+
+def _configured_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    try:
+        return checked_headers("default_headers", headers)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+
+
+def _check_retries(max_retries: int) -> None:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number of at least 0, got {max_retries!r}")
 
 
 def _failure_name(error: APIError) -> str:

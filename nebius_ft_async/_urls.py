@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import quote, urlsplit
 
 from ._errors import ConfigurationError
@@ -58,6 +59,10 @@ def normalize_base_url(base_url: str, *, allow_insecure_http: bool = False) -> s
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._~-]+").fullmatch
+"""Characters ``quote(..., safe="")`` leaves as they are."""
+
+
 def path_segment(value: str, name: str = "id") -> str:
     """Escape an id for use as one path segment, so it cannot reach another endpoint.
 
@@ -65,6 +70,8 @@ def path_segment(value: str, name: str = "id") -> str:
     """
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    if _PLAIN_SEGMENT(value) and value not in (".", ".."):
+        return value  # nothing to escape: the common case, kept cheap
     segment = quote(value, safe="")
     if segment in (".", ".."):
         segment = segment.replace(".", "%2E")

@@ -57,6 +57,8 @@ from urllib.parse import parse_qsl
 import msgspec
 from aiohttp import BodyPartReader, web
 
+from . import _routes as routes
+from ._routes import Route
 from ._session import AsyncSession
 
 __all__ = ["FakeJob", "FakeTokenFactory"]
@@ -1344,31 +1346,28 @@ class FakeTokenFactory:
 
     def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        routes = [
-            ("GET", "/v1/fine_tuning/jobs", self._list_jobs),
-            ("POST", "/v1/fine_tuning/jobs", self._create_job),
-            ("GET", "/v1/fine_tuning/jobs/{job_id}", self._get_job),
-            ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job),
-            ("GET", "/v1/fine_tuning/jobs/{job_id}/events", self._list_events),
-            ("GET", "/v1/fine_tuning/jobs/{job_id}/checkpoints", self._list_checkpoints),
-            (
-                "GET",
-                "/v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}",
-                self._checkpoint_get,
-            ),
-            ("POST", "/v1/files", self._upload_file),
-            ("GET", "/v1/files", self._list_files),
-            ("GET", "/v1/files/{file_id}", self._get_file),
-            ("GET", "/v1/files/{file_id}/content", self._file_content),
-            ("GET", "/v1/operations", self._list_operations),
-            ("GET", "/v1/operations/{operation_id}", self._get_operation),
-            ("GET", "/v1/operations/{operation_id}/errors", self._operation_errors),
-            ("GET", "/v1/operations/{operation_id}/results", self._operation_results),
+        handlers: list[tuple[Route[Any], Handler]] = [
+            (routes.LIST_JOBS, self._list_jobs),
+            (routes.CREATE_JOB, self._create_job),
+            (routes.GET_JOB, self._get_job),
+            (routes.CANCEL_JOB, self._cancel_job),
+            (routes.LIST_EVENTS, self._list_events),
+            (routes.LIST_CHECKPOINTS, self._list_checkpoints),
+            (routes.GET_CHECKPOINT, self._checkpoint_get),
+            (routes.UPLOAD_FILE, self._upload_file),
+            (routes.LIST_FILES, self._list_files),
+            (routes.GET_FILE, self._get_file),
+            (routes.FILE_CONTENT, self._file_content),
+            (routes.LIST_OPERATIONS, self._list_operations),
+            (routes.GET_OPERATION, self._get_operation),
+            (routes.GET_OPERATION_ERRORS, self._operation_errors),
+            (routes.GET_OPERATION_RESULTS, self._operation_results),
         ]
-        for method, path, handler in routes:
+        for route, handler in handlers:
             # an id is any one path segment, as in Starlette (aiohttp's own default also
             # turns away "{" and "}")
-            app.router.add_route(method, _ANY_SEGMENT.sub(r"{\1:[^/]+}", path), handler)
+            path = _ANY_SEGMENT.sub(r"{\1:[^/]+}", route.template)
+            app.router.add_route(route.method, path, handler)
         return app
 
     @web.middleware

@@ -1,0 +1,130 @@
+"""Files: upload, details, lists, content and downloads (``/v1/files``)."""
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Unpack
+
+import anyio
+
+from ._models import FileObject, Page
+from ._routes import (
+    DOWNLOAD_FILE,
+    FILE_CONTENT,
+    FILES,
+    GET_FILE,
+    LIST_FILES,
+    UPLOAD_FILE,
+    Call,
+    CallOptions,
+    Upload,
+)
+from ._transport import Transport
+from ._urls import page_query, path_segment
+
+
+def file_path(file_id: str) -> str:
+    return f"{FILES}/{path_segment(file_id, 'file_id')}"
+
+
+class FileEndpoints(Transport):
+    """Files: upload, get, list, content, download."""
+
+    async def upload_file(
+        self,
+        file: str | os.PathLike[str] | bytes,
+        *,
+        purpose: str = "fine-tune",
+        filename: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> FileObject:
+        """Upload a file: ``POST /v1/files`` (multipart).
+
+        ``file`` is a path, streamed from disk as it is sent (a multi-GB JSONL is never
+        read into memory), or the content as bytes. ``filename`` defaults to the path's
+        name. Not retried once the upload may have reached the server.
+        """
+        if isinstance(file, bytes):
+            name = filename or "upload.jsonl"
+        else:
+            source = Path(file)
+            if not await anyio.Path(source).is_file():
+                raise FileNotFoundError(f"no file to upload at {source}")
+            name = filename or source.name
+        upload = Upload(file, name, {"purpose": purpose})
+        return await self._perform(Call(UPLOAD_FILE, FILES, upload=upload, **options))
+
+    async def get_file(self, file_id: str, **options: Unpack[CallOptions]) -> FileObject:
+        """A file's details: ``GET /v1/files/{file_id}``."""
+        return await self._perform(Call(GET_FILE, file_path(file_id), **options))
+
+    async def list_files(
+        self,
+        *,
+        limit: int | None = None,
+        purpose: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Page[FileObject]:
+        """Uploaded files: ``GET /v1/files`` (the API documents no cursor for this list)."""
+        path = FILES + page_query(limit, None, purpose=purpose)
+        return await self._perform(Call(LIST_FILES, path, **options))
+
+    async def file_content(self, file_id: str, **options: Unpack[CallOptions]) -> bytes:
+        """A small file's content in memory: ``GET /v1/files/{file_id}/content``.
+
+        Bounded by the session's ``max_response_bytes``; use ``download_file`` for large files.
+        """
+        path = file_path(file_id) + "/content"
+        return await self._perform(Call(FILE_CONTENT, path, **options))
+
+    async def download_file(
+        self,
+        file_id: str,
+        destination: str | os.PathLike[str],
+        **options: Unpack[CallOptions],
+    ) -> Path:
+        """Stream a file's content to ``destination`` and return its path.
+
+        Written to a temporary file beside it and renamed once complete, so an interrupted
+        or short download never leaves a partial file under the final name. Works for a
+        checkpoint's ``result_files`` ids and a ``DatasetFileResult.file_id`` alike.
+        """
+        target = Path(destination)
+        path = file_path(file_id) + "/content"
+        await self._perform(Call(DOWNLOAD_FILE, path, download_to=target, **options))
+        return target
+
+    async def download_files(
+        self, file_ids: Iterable[str], directory: str | os.PathLike[str]
+    ) -> list[Path]:
+        """Download several files (a checkpoint's ``result_files``) into ``directory``.
+
+        Each keeps the name the API gives it (``FileObject.filename``), or its id when that
+        name is empty, unsafe or already taken.
+        """
+        folder = Path(directory)
+        await anyio.Path(folder).mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = []
+        for file_id in file_ids:
+            info = await self.get_file(file_id)
+            name = _safe_filename(info.filename, file_id, {path.name for path in paths})
+            paths.append(await self.download_file(file_id, folder / name))
+        return paths
+
+
+_MAX_NAME_BYTES = 200
+
+
+def _safe_filename(name: str, file_id: str, taken: set[str]) -> str:
+    """``name`` if it is a plain, reasonably short file name not yet used, else ``file_id``."""
+    plain = os.path.basename(name.replace("\\", "/"))
+    if (
+        not plain
+        or plain in (".", "..")
+        or plain != name
+        or plain in taken
+        or "\0" in plain
+        or len(plain.encode()) > _MAX_NAME_BYTES
+    ):
+        return path_segment(file_id, "file_id")
+    return plain

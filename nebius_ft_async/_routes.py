@@ -1,0 +1,153 @@
+"""The API's routes in one table, and the description of one call. Pure.
+
+A ``Route`` is what an endpoint is: its method, its path template (ids shown as
+``{job_id}``, which is what logs, hooks and traces name), how its answer is read, and
+whether sending it twice is harmless. A ``Call`` is one use of a route: the path with its
+ids escaped and its query, what is sent, and the caller's ``timeout`` / ``max_retries``.
+The endpoints describe calls; the session reads every one of them along one path.
+"""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
+
+import msgspec
+
+from ._models import (
+    checkpoint_decoder,
+    checkpoint_page_decoder,
+    event_page_decoder,
+    file_decoder,
+    file_page_decoder,
+    job_decoder,
+    job_page_decoder,
+    operation_decoder,
+    operation_errors_decoder,
+    operation_page_decoder,
+    operation_results_decoder,
+)
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class BodyDecoder(Protocol[T_co]):
+    """Reads an answer's body (a cached ``msgspec.json.Decoder`` is one)."""
+
+    def decode(self, buf: bytes, /) -> T_co: ...
+
+
+class _AsBytes:
+    """The body as it came."""
+
+    def decode(self, buf: bytes, /) -> bytes:
+        return buf
+
+
+class _Nothing:
+    """No body to read: a download's went to disk."""
+
+    def decode(self, buf: bytes, /) -> None:
+        return None
+
+
+class Route(msgspec.Struct, Generic[T], frozen=True, gc=False):
+    """One endpoint of the API."""
+
+    method: str
+    template: str
+    decoder: BodyDecoder[T]
+    idempotent: bool = True
+    """False where a repeat could act twice (a create, a cancel, an upload)."""
+
+
+class Upload(msgspec.Struct, frozen=True, gc=False):
+    """A multipart form: ``fields`` and one file part, streamed from disk or from bytes."""
+
+    file: str | os.PathLike[str] | bytes
+    filename: str
+    fields: dict[str, str]
+
+
+class CallOptions(TypedDict, total=False):
+    """What every endpoint method also takes, as keywords.
+
+    - ``timeout``: seconds for the whole call, retries and waits included (finite, above 0).
+    - ``max_retries``: retries of a failed attempt for this call (default: the session's).
+    - ``extra_headers``: headers added to this call's request (``Authorization`` cannot be
+      set this way: the session sends the key).
+    - ``extra_query``: query parameters added to this call's URL.
+    """
+
+    timeout: float | None
+    max_retries: int | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Mapping[str, str] | None
+
+
+class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
+    """One request as an endpoint describes it."""
+
+    route: Route[T]
+    path: str
+    """The path below the base URL, ids escaped, with its query."""
+    json: bytes | None = None
+    """An encoded JSON body."""
+    upload: Upload | None = None
+    download_to: Path | None = None
+    """Stream the answer into this file (atomically) instead of reading it into memory."""
+    timeout: float | None = None
+    """Seconds for the whole call, retries included."""
+    max_retries: int | None = None
+    extra_headers: Mapping[str, str] | None = None
+    extra_query: Mapping[str, str] | None = None
+
+    @property
+    def is_transfer(self) -> bool:
+        """An upload or a download: bounded by silence on the wire, not a total time."""
+        return self.upload is not None or self.download_to is not None
+
+
+JOBS = "/v1/fine_tuning/jobs"
+JOB = JOBS + "/{job_id}"
+OPERATION = "/v1/operations/{operation_id}"
+FILES = "/v1/files"
+FILE = FILES + "/{file_id}"
+
+GET_JOB = Route("GET", JOB, job_decoder)
+LIST_JOBS = Route("GET", JOBS, job_page_decoder)
+CREATE_JOB = Route("POST", JOBS, job_decoder, idempotent=False)
+CANCEL_JOB = Route("POST", JOB + "/cancel", job_decoder, idempotent=False)
+LIST_EVENTS = Route("GET", JOB + "/events", event_page_decoder)
+LIST_CHECKPOINTS = Route("GET", JOB + "/checkpoints", checkpoint_page_decoder)
+GET_CHECKPOINT = Route("GET", JOB + "/checkpoints/{checkpoint_id}", checkpoint_decoder)
+GET_OPERATION = Route("GET", OPERATION, operation_decoder)
+LIST_OPERATIONS = Route("GET", "/v1/operations", operation_page_decoder)
+GET_OPERATION_ERRORS = Route("GET", OPERATION + "/errors", operation_errors_decoder)
+GET_OPERATION_RESULTS = Route("GET", OPERATION + "/results", operation_results_decoder)
+UPLOAD_FILE = Route("POST", FILES, file_decoder, idempotent=False)
+GET_FILE = Route("GET", FILE, file_decoder)
+LIST_FILES = Route("GET", FILES, file_page_decoder)
+FILE_CONTENT = Route("GET", FILE + "/content", _AsBytes())
+DOWNLOAD_FILE = Route("GET", FILE + "/content", _Nothing())
+
+ROUTES: tuple[Route[Any], ...] = (
+    GET_JOB,
+    LIST_JOBS,
+    CREATE_JOB,
+    CANCEL_JOB,
+    LIST_EVENTS,
+    LIST_CHECKPOINTS,
+    GET_CHECKPOINT,
+    GET_OPERATION,
+    LIST_OPERATIONS,
+    GET_OPERATION_ERRORS,
+    GET_OPERATION_RESULTS,
+    UPLOAD_FILE,
+    GET_FILE,
+    LIST_FILES,
+    FILE_CONTENT,
+    DOWNLOAD_FILE,
+)
+"""Every route the client calls (the fake serves each: a test checks it)."""
