@@ -17,9 +17,6 @@ import os
 from collections.abc import Callable
 from typing import BinaryIO
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
 import msgspec
 
 from ._checks import positive_count
@@ -99,6 +96,10 @@ async def check_data_file_async(
 
     Cancelling the caller stops the check within a megabyte of reading.
     """
+    # imported on first use: importing the package does not need anyio's thread machinery
+    import anyio.from_thread
+    import anyio.to_thread
+
     check = functools.partial(
         _check, path, max_problems, max_line_bytes, anyio.from_thread.check_cancelled
     )

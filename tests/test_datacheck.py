@@ -539,6 +539,14 @@ async def test_cancelling_the_async_check_stops_it(tmp_path: Path) -> None:
     assert scope.cancelled_caught and reports == []
 
 
+def test_importing_the_package_leaves_the_thread_machinery_for_later() -> None:
+    code = "import sys, nebius_ft_async; print(sorted(m for m in sys.modules if 'thread' in m))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "anyio.to_thread" not in result.stdout and "anyio.from_thread" not in result.stdout
+
+
 class Stop(Exception):
     pass
 
