@@ -619,6 +619,13 @@ def test_cli_usage_errors_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--max-line-bytes" in result.stderr
 
 
+@pytest.mark.skipif(not Path("/proc/self/mem").is_file(), reason="needs Linux /proc")
+def test_cli_a_file_that_cannot_be_read_exits_2() -> None:
+    result = nebius_ft("files", "check", "/proc/self/mem")  # a file whose read fails (EIO)
+    assert result.returncode == 2 and not result.stdout
+    assert result.stderr.startswith("nebius-ft: cannot read /proc/self/mem: ")
+
+
 def test_cli_max_line_bytes(tmp_path: Path) -> None:
     path = tmp_path / "train.jsonl"
     path.write_bytes(GOOD * 2)
