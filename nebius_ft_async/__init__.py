@@ -69,6 +69,7 @@ from ._polling import (
     wait_for_job,
     wait_for_operation,
 )
+from ._raw import RawResponse, undeclared_fields
 from ._requests import (
     FineTuningRequest,
     HfCheckpoint,
@@ -138,6 +139,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
     "RequestBudget",
     "ResponseDecodeError",
     "RetryPolicy",
@@ -159,6 +161,7 @@ __all__ = [
     "check_data_file",
     "check_data_file_async",
     "follow_events",
+    "undeclared_fields",
     "wait_for_job",
     "wait_for_jobs",
     "wait_for_operation",

@@ -48,6 +48,7 @@ from ._errors import (
 )
 from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
 from ._network import checked_headers, checked_proxy, checked_ssl, environment_proxy, with_query
+from ._raw import Exchange, captured
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
 from ._routes import Call, Upload
@@ -480,6 +481,11 @@ class AsyncSession(Endpoints):
                         await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
                     attempt += 1
                     continue
+                sink = captured.get()
+                if sink is not None:  # a raw view was asked for (with_raw_response)
+                    sink.append(
+                        Exchange(method, route.template, path, raw.status, raw.headers, raw.body)
+                    )
                 try:
                     return route.decoder.decode(raw.body)
                 except BAD_BODY as exc:

@@ -9,6 +9,7 @@
     nebius-ft checkpoints ftjob-abc [--json]
     nebius-ft operations results OPERATION_ID [--json]
     nebius-ft files check train.jsonl [--json]  # no account, no network
+    nebius-ft mcp [--allow-create] [--allow-upload] [--root DIR]   # see nebius_ft_async.mcp
 
 Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``. Exit codes:
 0 success; 1 a job failed or was cancelled, or the API answered with an error; 2 bad usage
@@ -44,6 +45,8 @@ from .._models import DatasetFileResult, FineTuningJob
 from .._monitor import wait_for_jobs
 from .._polling import JobWaitError, WaitTimeout, default_poll_timeout, follow_events
 from .._session import AsyncSession
+from ..mcp import add_command as add_mcp_command
+from ..mcp import run_command as run_mcp_command
 from ._display import (
     JobLine,
     count_text,
@@ -116,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="watch simulated jobs on a local fake API")
     demo.add_argument("--interval", type=_seconds, default=0.5, help=argparse.SUPPRESS)
     demo.set_defaults(run=None)
+    add_mcp_command(commands)
     return parser
 
 
@@ -143,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._demo import run_demo
 
             return asyncio.run(run_demo(args.interval))
+        if args.command == "mcp":
+            return asyncio.run(run_mcp_command(args))
         return asyncio.run(_with_session(args.run, args))
     except (ConfigurationError, ValueError) as error:  # bad settings or arguments (an empty id)
         print(f"nebius-ft: {error}", file=sys.stderr)
