@@ -21,12 +21,18 @@ from .._datacheck import (
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
-def add_files_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``files check`` to the subcommands of ``nebius-ft``."""
-    files = commands.add_parser("files", help="check data files before uploading them")
+def add_files_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add ``files check`` to the subcommands of ``nebius-ft`` (``common``: the options every
+    command takes; this one needs no session, so it reads none of them)."""
+    files = commands.add_parser(
+        "files", help="check data files before uploading them", parents=[common]
+    )
     actions = files.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check",
+        parents=[common],
         help="check a fine-tuning data file (JSON Lines), without uploading it",
         description="Check a fine-tuning data file line by line against the documented "
         "formats (conversational, instruction, text, pretokenized). Exits 1 on errors.",
@@ -45,6 +51,7 @@ def add_files_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         default=DEFAULT_MAX_LINE_BYTES,
         help=f"skip and report longer lines (default {DEFAULT_MAX_LINE_BYTES:,})",
     )
+    check.set_defaults(start=run_files)
 
 
 def run_files(args: argparse.Namespace) -> int:

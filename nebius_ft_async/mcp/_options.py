@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,12 @@ class ServerOptions:
         return cls(allow_create=allow_create, allow_upload=allow_upload, root=resolved)
 
 
-def add_command(commands: Any) -> None:
-    """Add ``mcp`` to the ``nebius-ft`` subcommands (``commands`` from ``add_subparsers``)."""
+def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Add ``mcp`` to the ``nebius-ft`` subcommands (``commands`` from ``add_subparsers``;
+    ``common`` holds the options every command shares)."""
     parser: argparse.ArgumentParser = commands.add_parser(
         "mcp",
+        parents=[common],
         help="serve the fine-tuning workflow to agents over MCP (stdio)",
         description="An MCP server on stdin/stdout: tools to list, get, wait for, cancel and "
         "create fine-tuning jobs and upload files. Creating and uploading are off "
@@ -63,6 +66,12 @@ def add_command(commands: Any) -> None:
     parser.add_argument(
         "--root", metavar="DIR", help="the only directory file tools may read (symlinks resolved)"
     )
+    parser.set_defaults(start=start_command)
+
+
+def start_command(args: argparse.Namespace) -> int:
+    """The command's entry point (it makes its own session): serve until the client leaves."""
+    return asyncio.run(run_command(args))
 
 
 async def run_command(args: argparse.Namespace) -> int:
