@@ -12,6 +12,8 @@
 import logging
 
 from ._budget import AdaptiveBudget, RequestBudget
+from ._datacheck import DataFileReport, check_data_file, check_data_file_async
+from ._dataformats import DataFormat, DataProblem
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -102,6 +104,9 @@ __all__ = [
     "CheckpointSource",
     "ConfigurationError",
     "ConflictError",
+    "DataFileReport",
+    "DataFormat",
+    "DataProblem",
     "DatasetFileResult",
     "EventLevel",
     "EventType",
@@ -153,6 +158,8 @@ __all__ = [
     "WandbSettings",
     "__version__",
     "as_completed",
+    "check_data_file",
+    "check_data_file_async",
     "follow_events",
     "undeclared_fields",
     "wait_for_job",
