@@ -3,6 +3,12 @@
 ::
 
     nebius-ft demo                               # no account, no network
+    nebius-ft files upload train.jsonl [--purpose P] [--no-check] [--json] [--timeout S]
+    nebius-ft files list [--limit N] [--purpose P]
+    nebius-ft files get FILE_ID | files download FILE_ID DEST
+    nebius-ft jobs create --model M --training-file F [--epochs N] ... [--yes|--dry-run] [--wait]
+    nebius-ft jobs list [--limit N]
+    nebius-ft jobs cancel ftjob-abc [--yes]
     nebius-ft jobs get ftjob-abc [--json] [--timeout S]
     nebius-ft jobs wait ftjob-a ftjob-b [--timeout S] [--interval S]
     nebius-ft events ftjob-abc [--follow] [--json] [--timeout S]
@@ -10,11 +16,16 @@
     nebius-ft operations results OPERATION_ID [--json] [--timeout S]
     nebius-ft files check train.jsonl [--json]  # no account, no network
     nebius-ft mcp [--allow-create] [--allow-upload] [--root DIR]   # see nebius_ft_async.mcp
+    nebius-ft fake serve [--port P] [--jobs N] [--rate-limit R] [--json]   # for other tests
 
 Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``; these, ``-v``
 and ``--allow-insecure-http`` go before or after the command. Exit codes: 0 success; 1 a job
-failed or was cancelled, or the API answered with an error; 2 bad usage or settings (no
-key); 124 ``--timeout`` ran out; 130 interrupted.
+failed or was cancelled, the API answered with an error, or a confirmation was declined;
+2 bad usage or settings (no key); 124 ``--timeout`` ran out; 130 interrupted.
+
+``--json`` prints what the server sent, every field included, one JSON object per line.
+``jobs create`` and ``jobs cancel`` ask before they act when stdin is a terminal, and refuse
+without ``--yes`` when it is not.
 
 A number the server sends that cannot be shown (a time past the year 9999, a loss of NaN, a
 step count of 4000 digits) is shown as "-"; ``--json`` prints it as sent.
@@ -48,7 +59,10 @@ from .._session import AsyncSession
 from .._urls import normalize_base_url
 from ..mcp import add_command as add_mcp_command
 from ._display import count_text, install_log_handler, loss_text, steps_text, when_text
+from ._fake import add_fake_command
 from ._files import add_files_command
+from ._jobs_write import add_job_actions
+from ._shared import print_raw
 from ._wait import EXIT_JOB_FAILED, EXIT_OK, EXIT_TIMEOUT, watch_jobs
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -102,9 +116,8 @@ def _timeout_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_jobs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    jobs = _command(commands, "jobs", "get or wait for jobs", common).add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
+    group = _command(commands, "jobs", "create, list, get, wait for or cancel jobs", common)
+    jobs = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     get = _command(jobs, "get", "show a job", common)
     get.add_argument("job_id")
     get.add_argument("--json", action="store_true", help="print the job as JSON")
@@ -121,6 +134,7 @@ def _add_jobs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     )
     _interval_option(wait)
     wait.set_defaults(run=_jobs_wait, bounded=False)
+    add_job_actions(jobs, common)
 
 
 def _add_events(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -164,6 +178,7 @@ COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
     _add_operations,
     add_files_command,
     add_mcp_command,
+    add_fake_command,
     _add_demo,
 ]
 """What adds each command to the parser, in the order ``--help`` lists them."""
@@ -322,10 +337,11 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
 
 
 async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
-    job = await session.get_job(args.job_id)
+    response = await session.with_raw_response(session.get_job, args.job_id)
     if args.json:
-        _json_line(job)
+        print_raw(response)
         return EXIT_OK
+    job = response.parse()
     progress = "-" if job.progress is None else f"{job.progress:.0%}"
     rows = [
         ["id", job.id],

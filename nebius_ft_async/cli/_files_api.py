@@ -1,0 +1,178 @@
+"""``nebius-ft files upload|list|get|download``: data files on the API.
+
+``upload`` checks a fine-tuning file first (as ``files check`` does) and sends nothing when
+it has errors; ``download`` is atomic, as ``AsyncSession.download_file`` is: an interrupted
+download leaves no partial file under the destination's name. While a file is on the wire a
+spinner with the time spent shows on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import stat
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import anyio
+
+from .._datacheck import check_data_file
+from .._models import FileObject
+from .._session import AsyncSession
+from ._display import when_text
+from ._shared import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    json_option,
+    print_data_report,
+    print_json,
+    print_raw,
+    print_rows,
+    print_table,
+    size_text,
+    spinner,
+    timeout_option,
+    whole_number,
+)
+
+FINE_TUNE = "fine-tune"
+
+
+def add_file_actions(
+    actions: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add ``upload``, ``list``, ``get`` and ``download`` to the actions of ``files``."""
+    upload = actions.add_parser("upload", parents=[common], help="upload a data file")
+    upload.add_argument("path")
+    upload.add_argument(
+        "--purpose", default=FINE_TUNE, help=f"what the file is for (default {FINE_TUNE})"
+    )
+    upload.add_argument(
+        "--no-check",
+        action="store_true",
+        help="upload without checking a fine-tune file first (as 'files check' does)",
+    )
+    json_option(upload, "the uploaded file")
+    timeout_option(upload)
+    upload.set_defaults(run=files_upload)
+
+    listing = actions.add_parser("list", parents=[common], help="list uploaded files")
+    listing.add_argument("--limit", type=whole_number, help="show at most this many files")
+    listing.add_argument("--purpose", help="only files with this purpose")
+    json_option(listing, "one file per line")
+    timeout_option(listing)
+    listing.set_defaults(run=files_list)
+
+    get = actions.add_parser("get", parents=[common], help="show a file's details")
+    get.add_argument("file_id")
+    json_option(get, "the file")
+    timeout_option(get)
+    get.set_defaults(run=files_get)
+
+    download = actions.add_parser(
+        "download", parents=[common], help="download a file's content (atomically)"
+    )
+    download.add_argument("file_id")
+    download.add_argument(
+        "destination", help="a file to write, or a folder to write the file into under its name"
+    )
+    json_option(download, "the file's details and the path written")
+    timeout_option(download)
+    download.set_defaults(run=files_download)
+
+
+def _file_rows(file: FileObject) -> list[tuple[str, str]]:
+    rows = [
+        ("id", file.id),
+        ("filename", file.filename or "-"),
+        ("purpose", file.purpose or "-"),
+        ("size", size_text(file.bytes)),
+        ("created", when_text(file.created_at)),
+        ("status", file.status or "-"),
+    ]
+    if file.status_details:
+        rows.append(("details", file.status_details))
+    return rows
+
+
+async def files_upload(session: AsyncSession, args: argparse.Namespace) -> int:
+    """Run ``files upload``; the exit code."""
+    path = Path(args.path)
+    try:
+        info = await anyio.Path(path).stat()
+    except OSError as error:
+        print(f"nebius-ft: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+    size = info.st_size
+    if not stat.S_ISREG(info.st_mode):
+        print(f"nebius-ft: cannot upload {path}: not a file", file=sys.stderr)
+        return EXIT_USAGE
+    if args.purpose == FINE_TUNE and not args.no_check:
+        with spinner(f"checking {path.name}"):
+            report = await anyio.to_thread.run_sync(check_data_file, path)
+        if not report.ok:
+            with redirect_stdout(sys.stderr):
+                print_data_report(report)
+            print(
+                f"nebius-ft: {path} not uploaded: it has errors (--no-check uploads it anyway)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+    with spinner(f"uploading {path.name} ({size_text(size)})"):
+        response = await session.with_raw_response(session.upload_file, path, purpose=args.purpose)
+    if args.json:
+        print_raw(response)
+    else:
+        print_rows(_file_rows(response.parse()))
+    return EXIT_OK
+
+
+async def files_list(session: AsyncSession, args: argparse.Namespace) -> int:
+    """Run ``files list``; the exit code."""
+    response = await session.with_raw_response(
+        session.list_files, limit=args.limit, purpose=args.purpose
+    )
+    if args.json:
+        for item in response.json().get("data", []):
+            print_json(item)
+        return EXIT_OK
+    files = response.parse().data
+    rows = [
+        [f.id, size_text(f.bytes), when_text(f.created_at), f.purpose or "-", f.filename or "-"]
+        for f in files
+    ]
+    headers = ["id", "size", "created (UTC)", "purpose", "filename"]
+    print_table(rows, headers)
+    return EXIT_OK
+
+
+async def files_get(session: AsyncSession, args: argparse.Namespace) -> int:
+    """Run ``files get``; the exit code."""
+    response = await session.with_raw_response(session.get_file, args.file_id)
+    if args.json:
+        print_raw(response)
+    else:
+        print_rows(_file_rows(response.parse()))
+    return EXIT_OK
+
+
+async def files_download(session: AsyncSession, args: argparse.Namespace) -> int:
+    """Run ``files download``; the exit code."""
+    details = await session.with_raw_response(session.get_file, args.file_id)
+    file = details.parse()
+    destination = Path(args.destination)
+    try:
+        with spinner(f"downloading {file.filename or file.id} ({size_text(file.bytes)})"):
+            if await anyio.Path(destination).is_dir():
+                (written,) = await session.download_files([args.file_id], destination)
+            else:
+                written = await session.download_file(args.file_id, destination)
+    except OSError as error:
+        print(f"nebius-ft: cannot write {destination}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print_json({"file": details.json(), "path": str(written)})
+    else:
+        print(f"{file.id} -> {written} ({size_text(written.stat().st_size)})")
+    return EXIT_OK

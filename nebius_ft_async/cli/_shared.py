@@ -1,0 +1,160 @@
+"""What the commands that talk to the API share: options, ``--json`` output as the server
+sent it, confirmation before a change, and a spinner while a file is on the wire.
+
+A command group lives in its own module with one ``add_*`` function that adds its parser
+(``_files_api``, ``_jobs_write``, ``_fake``); these helpers keep their flags and their
+output alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import msgspec
+
+from .._checks import positive_seconds
+from .._datacheck import DataFileReport
+from .._raw import RawResponse
+from ._display import PLACEHOLDER, is_dumb_terminal
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def timeout_option(parser: argparse.ArgumentParser) -> None:
+    """``--timeout SECONDS``: the whole command gives up after that long (exit code 124)."""
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help="give up after this many seconds (exit code 124)",
+    )
+
+
+def json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as the API sent it")
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    try:
+        return positive_seconds("value", float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds above 0, got {text!r}"
+        ) from None
+
+
+def whole_number(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def print_json(value: Any) -> None:
+    """One line of JSON (plain values, such as ``RawResponse.json()`` gives)."""
+    print(msgspec.json.encode(value).decode(), flush=True)
+
+
+def print_raw(response: RawResponse[Any]) -> None:
+    """The body of an answer on one line, every field as the server sent it."""
+    print_json(response.json())
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """``name  value`` lines, names aligned right."""
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:>{width}}  {value}")
+
+
+def print_table(rows: list[list[str]], headers: list[str]) -> None:
+    """Rows in columns under ``headers``."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def confirm(question: str, *, yes: bool, refusal: str) -> bool:
+    """Whether to go ahead: ``yes``, or the user answers y to ``question`` on a terminal.
+
+    Without a terminal on stdin nobody can answer, so this raises ``ValueError`` (a usage
+    error, exit code 2): ``refusal`` and how to go ahead anyway (``--yes``). The question
+    goes to stderr, so stdout keeps only the command's output.
+    """
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise ValueError(f"{refusal}: stdin is not a terminal to ask on; pass --yes")
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def can_draw() -> bool:
+    """True when stderr is a terminal that can redraw a line and rich is installed."""
+    if not sys.stderr.isatty() or is_dumb_terminal():
+        return False
+    try:
+        import rich  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@contextmanager
+def spinner(text: str) -> Iterator[None]:
+    """A spinner with ``text`` and the time spent on stderr while the block runs, on a
+    terminal that can redraw; nothing otherwise (piped output stays plain)."""
+    if not can_draw():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        progress.add_task(text, total=None)
+        yield
+
+
+def size_text(count: int) -> str:
+    """A byte count for people (``812 B``, ``1.5 MB``), or "-" when it cannot be one."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 10**18:
+        return PLACEHOLDER
+    if count < 1000:
+        return f"{count} B"
+    amount, unit = count / 1000, "kB"
+    for larger in ("MB", "GB", "TB"):
+        if amount < 1000:
+            break
+        amount, unit = amount / 1000, larger
+    return f"{amount:.1f} {unit}"
+
+
+def print_data_report(report: DataFileReport) -> None:
+    """The report of ``files check`` as lines."""
+    kind = f"{report.format} data" if report.format else "no examples"
+    print(
+        f"{report.path}: {kind}, {report.examples:,} examples on {report.lines:,} lines, "
+        f"about {report.approx_tokens:,} tokens"
+    )
+    if report.roles:
+        print("roles: " + ", ".join(f"{role} {count:,}" for role, count in report.roles.items()))
+    for problem in report.problems:
+        where = f"line {problem.line}" if problem.line else "file"
+        print(f"{where}: {problem.severity}: {problem.reason}")
+    if report.problems_not_listed:
+        print(f"... and {report.problems_not_listed:,} more (--max-problems lists more)")
+    print(f"{_plural(report.errors, 'error')}, {_plural(report.warnings, 'warning')}")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
