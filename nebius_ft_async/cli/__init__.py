@@ -23,7 +23,8 @@ and ``--allow-insecure-http`` go before or after the command. Exit codes: 0 succ
 failed or was cancelled, the API answered with an error, or a confirmation was declined;
 2 bad usage or settings (no key); 124 ``--timeout`` ran out; 130 interrupted.
 
-``--json`` prints what the server sent, every field included, one JSON object per line.
+``--json`` of the ``files`` and ``jobs`` commands prints what the server sent, every field
+included, one JSON object per line.
 ``jobs create`` and ``jobs cancel`` ask before they act when stdin is a terminal, and refuse
 without ``--yes`` when it is not.
 

@@ -9,6 +9,7 @@ request body and sends nothing.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -85,9 +86,12 @@ def add_job_actions(
 def _learning_rate(text: str) -> float:
     """An argparse type: a finite learning rate above 0."""
     try:
-        return seconds(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}") from None
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return rate
 
 
 def job_request(args: argparse.Namespace) -> dict[str, Any]:
