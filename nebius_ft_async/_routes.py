@@ -60,6 +60,8 @@ class Route(msgspec.Struct, Generic[T], frozen=True, gc=False):
     decoder: BodyDecoder[T]
     idempotent: bool = True
     """False where a repeat could act twice (a create, a cancel, an upload)."""
+    project_scoped: bool = False
+    """Takes ``ai_project_id`` (a query parameter) to work within one AI Studio project."""
 
 
 class Upload(msgspec.Struct, frozen=True, gc=False):
@@ -78,12 +80,15 @@ class CallOptions(TypedDict, total=False):
     - ``extra_headers``: headers added to this call's request (``Authorization`` cannot be
       set this way: the session sends the key).
     - ``extra_query``: query parameters added to this call's URL.
+    - ``ai_project_id``: the AI Studio project of this call (default: the session's), for
+      the endpoints that take one (creating and listing); refused by the others.
     """
 
     timeout: float | None
     max_retries: int | None
     extra_headers: Mapping[str, str] | None
     extra_query: Mapping[str, str] | None
+    ai_project_id: str | None
 
 
 class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
@@ -102,6 +107,7 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     max_retries: int | None = None
     extra_headers: Mapping[str, str] | None = None
     extra_query: Mapping[str, str] | None = None
+    ai_project_id: str | None = None
 
     @property
     def is_transfer(self) -> bool:
@@ -116,19 +122,19 @@ FILES = "/v1/files"
 FILE = FILES + "/{file_id}"
 
 GET_JOB = Route("GET", JOB, job_decoder)
-LIST_JOBS = Route("GET", JOBS, job_page_decoder)
-CREATE_JOB = Route("POST", JOBS, job_decoder, idempotent=False)
+LIST_JOBS = Route("GET", JOBS, job_page_decoder, project_scoped=True)
+CREATE_JOB = Route("POST", JOBS, job_decoder, idempotent=False, project_scoped=True)
 CANCEL_JOB = Route("POST", JOB + "/cancel", job_decoder, idempotent=False)
 LIST_EVENTS = Route("GET", JOB + "/events", event_page_decoder)
 LIST_CHECKPOINTS = Route("GET", JOB + "/checkpoints", checkpoint_page_decoder)
 GET_CHECKPOINT = Route("GET", JOB + "/checkpoints/{checkpoint_id}", checkpoint_decoder)
 GET_OPERATION = Route("GET", OPERATION, operation_decoder)
-LIST_OPERATIONS = Route("GET", "/v1/operations", operation_page_decoder)
+LIST_OPERATIONS = Route("GET", "/v1/operations", operation_page_decoder, project_scoped=True)
 GET_OPERATION_ERRORS = Route("GET", OPERATION + "/errors", operation_errors_decoder)
 GET_OPERATION_RESULTS = Route("GET", OPERATION + "/results", operation_results_decoder)
-UPLOAD_FILE = Route("POST", FILES, file_decoder, idempotent=False)
+UPLOAD_FILE = Route("POST", FILES, file_decoder, idempotent=False, project_scoped=True)
 GET_FILE = Route("GET", FILE, file_decoder)
-LIST_FILES = Route("GET", FILES, file_page_decoder)
+LIST_FILES = Route("GET", FILES, file_page_decoder, project_scoped=True)
 FILE_CONTENT = Route("GET", FILE + "/content", _AsBytes())
 DOWNLOAD_FILE = Route("GET", FILE + "/content", _Nothing())
 

@@ -51,7 +51,7 @@ from ._network import checked_headers, checked_proxy, checked_ssl, environment_p
 from ._raw import Exchange, captured
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._routes import Call, Upload
+from ._routes import Call, Route, Upload
 from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
 from ._version import __version__
@@ -99,6 +99,9 @@ class AsyncSession(Endpoints):
     ``client_session`` is an ``aiohttp.ClientSession`` of yours to send through, which the
     session neither closes nor changes.
 
+    ``ai_project_id`` scopes the endpoints that take one (creating and listing jobs, files
+    and operations) to an AI Studio project; a call's own ``ai_project_id=`` overrides it.
+
     Every request (each retry too) takes a turn from one ``budget``, an ``AdaptiveBudget``
     unless another ``RequestBudget`` is given: it slows every request of the session down
     when the server answers 429 and lets the pace grow back as answers come through.
@@ -124,6 +127,7 @@ class AsyncSession(Endpoints):
         trust_env: bool = True,
         ssl: SSLContext | bool | None = None,
         client_session: aiohttp.ClientSession | None = None,
+        ai_project_id: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
         key = key.strip()
@@ -162,6 +166,15 @@ class AsyncSession(Endpoints):
             LOOPBACK_MIN_POLL_INTERVAL if is_loopback_base_url(self.base_url) else MIN_POLL_INTERVAL
         )
         self.max_response_bytes = max_response_bytes
+        if ai_project_id is not None and (
+            not isinstance(ai_project_id, str) or not ai_project_id.strip()
+        ):
+            raise ConfigurationError(
+                f"ai_project_id must be a non-empty string, got {ai_project_id!r}"
+            )
+        self.ai_project_id = ai_project_id
+        """The AI Studio project that creating and listing work within (``None``: the
+        account's default)."""
         if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
             raise ConfigurationError(
                 "client_session must be an aiohttp.ClientSession, "
@@ -438,6 +451,8 @@ class AsyncSession(Endpoints):
         path = self._path_prefix + call.path  # what is requested, and what messages show
         if call.extra_query:
             path = with_query(path, call.extra_query)
+        if route.project_scoped or call.ai_project_id is not None:
+            path = self._in_project(route, path, call.ai_project_id)
         headers = self._request_headers
         if call.extra_headers:
             headers = {**(headers or {}), **checked_headers("extra_headers", call.extra_headers)}
@@ -497,6 +512,21 @@ class AsyncSession(Endpoints):
                 raise
             failure = self._deadline_error(call)
         raise failure  # outside the except block: nothing of aiohttp's rides along
+
+    def _in_project(self, route: Route[Any], path: str, ai_project_id: str | None) -> str:
+        """``path`` with the call's (else the session's) ``ai_project_id``, if the route
+        takes one."""
+        if not route.project_scoped:
+            raise ValueError(
+                f"ai_project_id is not taken by {route.method} {route.template}: only "
+                "creating and listing work within a project"
+            )
+        project = self.ai_project_id if ai_project_id is None else ai_project_id
+        if project is None:
+            return path
+        if not isinstance(project, str) or not project.strip():
+            raise ValueError(f"ai_project_id must be a non-empty string, got {project!r}")
+        return with_query(path, {"ai_project_id": project})
 
     def _deadline(self, timeout: float) -> float:
         return asyncio.get_running_loop().time() + positive_seconds("timeout", timeout)
