@@ -32,6 +32,7 @@ from ._errors import (
     ResponseDecodeError,
     UnprocessableEntityError,
 )
+from ._hooks import Hooks, RequestEvent, ResponseEvent, RetryEvent
 from ._models import (
     CheckpointSource,
     DatasetFileResult,
@@ -120,6 +121,7 @@ __all__ = [
     "HfExportConfig",
     "HfExportIntegration",
     "HfExportSettings",
+    "Hooks",
     "Integration",
     "InternalServerError",
     "JobError",
@@ -141,7 +143,10 @@ __all__ = [
     "RateLimitError",
     "RawResponse",
     "RequestBudget",
+    "RequestEvent",
     "ResponseDecodeError",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "SpecDraftConfig",
     "SpecDraftHyperparameters",

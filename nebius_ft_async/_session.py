@@ -17,7 +17,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import cached_property, partial
 from pathlib import Path
@@ -46,6 +46,7 @@ from ._errors import (
     decode_error,
     status_error,
 )
+from ._hooks import Hooks, HookSet, RequestEvent, ResponseEvent, RetryEvent, hook_set
 from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
 from ._network import checked_headers, checked_proxy, checked_ssl, environment_proxy, with_query
 from ._raw import Exchange, captured
@@ -99,6 +100,9 @@ class AsyncSession(Endpoints):
     ``client_session`` is an ``aiohttp.ClientSession`` of yours to send through, which the
     session neither closes nor changes.
 
+    ``hooks`` (a ``Hooks``, or several) are called as each request is sent, each answer
+    received and each retry scheduled; ``nebius_ft_async.otel`` builds OpenTelemetry ones.
+
     ``ai_project_id`` scopes the endpoints that take one (creating and listing jobs, files
     and operations) to an AI Studio project; a call's own ``ai_project_id=`` overrides it.
 
@@ -128,6 +132,7 @@ class AsyncSession(Endpoints):
         ssl: SSLContext | bool | None = None,
         client_session: aiohttp.ClientSession | None = None,
         ai_project_id: str | None = None,
+        hooks: Hooks | Sequence[Hooks] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
         key = key.strip()
@@ -173,6 +178,7 @@ class AsyncSession(Endpoints):
                 f"ai_project_id must be a non-empty string, got {ai_project_id!r}"
             )
         self.ai_project_id = ai_project_id
+        self._hooks = hook_set(hooks)
         """The AI Studio project that creating and listing work within (``None``: the
         account's default)."""
         if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
@@ -447,7 +453,7 @@ class AsyncSession(Endpoints):
         last error is raised at once instead of sleeping into a sure timeout.
         """
         route = call.route
-        method = route.method
+        method, template = route.method, route.template
         path = self._path_prefix + call.path  # what is requested, and what messages show
         if call.extra_query:
             path = with_query(path, call.extra_query)
@@ -463,7 +469,7 @@ class AsyncSession(Endpoints):
             while True:
                 try:
                     raw = await self._attempt(
-                        method, url, path, headers, body, consume, wire, deadline
+                        method, url, path, headers, body, consume, wire, deadline, template, attempt
                     )
                 except APIError as error:
                     self._redactor.error(error)  # a server may echo the key in any spelling
@@ -483,6 +489,10 @@ class AsyncSession(Endpoints):
                     loop = asyncio.get_running_loop()
                     if deadline is not None and loop.time() + wait > deadline:
                         raise
+                    if self._hooks is not None:
+                        self._hooks.retried(
+                            RetryEvent(method, template, path, attempt, _failure_name(error), wait)
+                        )
                     log.info(
                         "retrying %s %s after %s (attempt %d of %d), waiting %.2f s",
                         method,
@@ -564,6 +574,8 @@ class AsyncSession(Endpoints):
         consume: Consume | None,
         wire: aiohttp.ClientTimeout,
         deadline: float | None,
+        route: str,
+        attempt: int,
     ) -> _RawResponse:
         """One attempt: a connection slot, a turn from the budget, the request and its
         same-origin redirects.
@@ -592,8 +604,14 @@ class AsyncSession(Endpoints):
             if deadline is not None:
                 wire = _within(wire, deadline - asyncio.get_running_loop().time())
             client = self._client_session()  # after the wait for a slot: close() may have run
+            hooks = self._hooks
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
+                sent = (
+                    None
+                    if hooks is None
+                    else self._request_sent(hooks, method, route, url, attempt)
+                )
                 try:
                     with _NO_BODY if body is None else body() as (data, body_headers):
                         if headers is not None:
@@ -636,6 +654,15 @@ class AsyncSession(Endpoints):
                         path=path,
                         request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
                     )
+                except BaseException as exc:  # a body too large, a cancellation: still told
+                    if sent is not None:
+                        self._response_received(sent, None, None, type(exc).__name__)
+                    raise
+                if sent is not None:
+                    if failure is not None:
+                        self._response_received(sent, None, None, type(failure).__name__)
+                    else:
+                        self._response_received(sent, status, response_headers, None)
                 if failure is not None:
                     # raised outside the except block: aiohttp's exception, whose request_info
                     # holds the Authorization header, must not ride along as __context__
@@ -672,6 +699,29 @@ class AsyncSession(Endpoints):
             method=method,
             path=path,
         )
+
+    def _request_sent(
+        self, hooks: HookSet, method: str, route: str, url: URL, attempt: int
+    ) -> RequestEvent:
+        event = RequestEvent(
+            method, route, url.raw_path_qs, self._origin, attempt, asyncio.get_running_loop().time()
+        )
+        hooks.sent(event)
+        return event
+
+    def _response_received(
+        self,
+        sent: RequestEvent,
+        status: int | None,
+        headers: Mapping[str, str] | None,
+        error: str | None,
+    ) -> None:
+        assert self._hooks is not None
+        if status is not None and status >= 400:
+            error = str(status)
+        elapsed = asyncio.get_running_loop().time() - sent.started
+        request_id = None if headers is None else _request_id(headers)
+        self._hooks.received(ResponseEvent(sent, status, error, elapsed, request_id))
 
     @cached_property
     def _redactor(self) -> KeyRedactor:
