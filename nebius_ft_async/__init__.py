@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._models import (
     CheckpointSource,
+    CustomModel,
     DatasetFileResult,
     EventLevel,
     EventType,
@@ -47,6 +48,7 @@ from ._models import (
     MethodConfig,
     Metrics,
     MlflowConfig,
+    ModelStatus,
     Operation,
     OperationStatus,
     OperationType,
@@ -68,7 +70,9 @@ from ._polling import (
     wait_for_operation,
 )
 from ._requests import (
+    CustomModelRequest,
     FineTuningRequest,
+    FtCheckpoint,
     HfCheckpoint,
     HfExportIntegration,
     HfExportSettings,
@@ -82,6 +86,7 @@ from ._requests import (
 from ._retry import RetryPolicy
 from ._session import AsyncSession
 from ._version import __version__
+from ._waits import FileProcessingError, ModelDeploymentError, wait_for_file, wait_for_model
 
 # a library logs, the application decides where that goes (see README: Logging)
 logging.getLogger("nebius_ft_async").addHandler(logging.NullHandler())
@@ -99,15 +104,19 @@ __all__ = [
     "CheckpointSource",
     "ConfigurationError",
     "ConflictError",
+    "CustomModel",
+    "CustomModelRequest",
     "DatasetFileResult",
     "EventLevel",
     "EventType",
     "FileObject",
+    "FileProcessingError",
     "FineTuningCheckpoint",
     "FineTuningJob",
     "FineTuningJobCheckpoint",
     "FineTuningJobEvent",
     "FineTuningRequest",
+    "FtCheckpoint",
     "HfCheckpoint",
     "HfExportConfig",
     "HfExportIntegration",
@@ -123,6 +132,8 @@ __all__ = [
     "MlflowConfig",
     "MlflowIntegration",
     "MlflowSettings",
+    "ModelDeploymentError",
+    "ModelStatus",
     "NebiusError",
     "NotFoundError",
     "Operation",
@@ -150,7 +161,9 @@ __all__ = [
     "__version__",
     "as_completed",
     "follow_events",
+    "wait_for_file",
     "wait_for_job",
     "wait_for_jobs",
+    "wait_for_model",
     "wait_for_operation",
 ]
