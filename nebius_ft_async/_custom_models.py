@@ -63,6 +63,8 @@ def hf_source(repo: str) -> str:
     if not isinstance(repo, str) or not repo.strip():
         raise ValueError(f"repo must be a Hugging Face repository, got {repo!r}")
     if HF_HOST in repo:
+        if not repo.partition(HF_HOST)[2].strip("/"):
+            raise ValueError(f"repo {repo!r} names no repository after {HF_HOST!r}")
         return repo
     owner, slash, name = repo.partition("/")
     if not slash or not owner or not name or "/" in name or any(c.isspace() for c in repo):

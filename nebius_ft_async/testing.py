@@ -19,6 +19,11 @@ or listed, one step per ``step_seconds``, or spread so that the job is final exa
 ``finish_after`` seconds after it was added. Faults (429 with ``Retry-After``, 5xx, 404, a
 dropped connection) are queued with ``fail_next``.
 
+Custom models (``/v0/models``) are served too: a created model is ``validating`` for a few
+polls, then ``active``, or ``error`` with a ``status_reason`` (an uploaded archive without
+``adapter_config.json``, or as scripted through ``models`` / ``add_model``); uploaded files
+can be shown going through statuses with ``script_file``.
+
 Bad input is answered as the API's FastAPI app answers it: every query parameter and body the
 fake reads is checked against the API documents the pydantic way, and what they refuse gets a
 422 listing every problem, ``{"detail": [{"type": "int_parsing", "loc": ["query", "limit"],

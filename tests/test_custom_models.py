@@ -30,6 +30,7 @@ from nebius_ft_async.testing import FakeTokenFactory
 pytestmark = pytest.mark.anyio
 
 TICK = 0.001
+HF_URL = "https://huggingface.co/"
 
 
 def adapter_zip(*names: str) -> bytes:
@@ -177,7 +178,7 @@ async def test_hugging_face_sources(session: AsyncSession) -> None:
     url = "https://huggingface.co/org/adapter"
     model = await session.create_model_from_hf(url, name="hf", base_model="org/base")
     assert model.source == url
-    for bad in ("", "adapter", "org/", "/adapter", "org/a/b", "org /adapter"):
+    for bad in ("", "adapter", "org/", "/adapter", "org/a/b", "org /adapter", HF_URL):
         with pytest.raises(ValueError, match="repo"):
             await session.create_model_from_hf(bad, name="hf", base_model="org/base")
 

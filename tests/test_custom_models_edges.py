@@ -8,9 +8,12 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from aiohttp import BodyPartReader, web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from nebius_ft_async import (
     AsyncSession,
@@ -24,6 +27,7 @@ from nebius_ft_async import (
     wait_for_file,
     wait_for_model,
 )
+from nebius_ft_async._custom_models import model_path
 
 from .conftest import API_KEY, RecordedSleeps, forever, json_response, wait_until
 
@@ -142,6 +146,20 @@ async def test_a_name_addresses_its_path_each_segment_escaped(
     assert (await session.get_model(name)).name == name
     assert (await session.delete_model(name)).status == "deleted"
     assert [(s.method, s.raw_path) for s in api.seen] == [("GET", path), ("DELETE", path)]
+
+
+@given(st.text(st.characters(codec="utf-8"), min_size=1))
+def test_any_name_is_one_or_two_segments_that_give_it_back(name: str) -> None:
+    vendor, slash, rest = name.partition("/")
+    if slash and not (vendor and rest):
+        with pytest.raises(ValueError, match="name"):
+            model_path(name)
+        return
+    full, path = model_path(name)
+    segments = path.removeprefix("/v0/models/").split("/")
+    assert len(segments) == (2 if full else 1) == (1 + bool(slash))
+    assert all(segment not in ("", ".", "..") for segment in segments)
+    assert "/".join(unquote(segment) for segment in segments) == name
 
 
 @pytest.mark.parametrize("name", ["", "/x", "x/", "/"])
