@@ -168,7 +168,7 @@ async def test_a_scripted_error_and_a_model_that_never_validates(
 
     slow = fake.add_model("meta-llama/slow-LoRa:slow-abcd", validating_polls=10**9)
     with pytest.raises(WaitTimeout) as caught:
-        await session.wait_for_model(slow, poll_interval=0.01, timeout=0.05)
+        await session.wait_for_model(slow, poll_interval=0.01, timeout=0.3)
     assert caught.value.job_id == slow
     assert caught.value.model is not None and caught.value.model.status == "validating"
     assert "model meta-llama/slow-LoRa:slow-abcd" in str(caught.value)

@@ -290,14 +290,14 @@ async def test_the_deadline_holds_while_validating_and_while_a_poll_hangs(
 ) -> None:
     api.script("GET", FULL_PATH, model())
     with pytest.raises(WaitTimeout) as caught:
-        await wait_for_model(session, FULL, poll_interval=0.01, timeout=0.05)
+        await wait_for_model(session, FULL, poll_interval=0.01, timeout=0.3)
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.model is not None and caught.value.model.status == "validating"
     assert caught.value.job is None and caught.value.operation is None
 
     api.script("GET", FULL_PATH, model(), "hang")
     with pytest.raises(WaitTimeout) as caught:
-        await wait_for_model(session, FULL, poll_interval=0.01, timeout=0.2, poll_timeout=60)
+        await wait_for_model(session, FULL, poll_interval=0.01, timeout=0.5, poll_timeout=60)
     assert caught.value.model is not None  # the last model seen, from before the hang
 
 
@@ -376,7 +376,7 @@ async def test_a_file_error_is_raised_and_a_deadline_kept(
         await wait_for_file(session, "file-1", poll_interval=TICK)
     api.script("GET", "/v1/files/file-1", file_body("uploaded"))
     with pytest.raises(WaitTimeout) as caught:
-        await wait_for_file(session, "file-1", poll_interval=0.01, timeout=0.05)
+        await wait_for_file(session, "file-1", poll_interval=0.01, timeout=0.3)
     assert caught.value.file is not None and caught.value.file.status == "uploaded"
     assert "file file-1" in str(caught.value)
 
