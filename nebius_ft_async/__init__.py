@@ -69,6 +69,7 @@ from ._polling import (
     wait_for_job,
     wait_for_operation,
 )
+from ._raw import RawResponse, undeclared_fields
 from ._requests import (
     CustomModelRequest,
     FineTuningRequest,
@@ -84,6 +85,7 @@ from ._requests import (
     WandbSettings,
 )
 from ._retry import RetryPolicy
+from ._routes import CallOptions
 from ._session import AsyncSession
 from ._version import __version__
 from ._waits import FileProcessingError, ModelDeploymentError, wait_for_file, wait_for_model
@@ -101,6 +103,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetRefusalError",
+    "CallOptions",
     "CheckpointSource",
     "ConfigurationError",
     "ConflictError",
@@ -142,6 +145,7 @@ __all__ = [
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
     "RequestBudget",
     "ResponseDecodeError",
     "RetryPolicy",
@@ -161,6 +165,7 @@ __all__ = [
     "__version__",
     "as_completed",
     "follow_events",
+    "undeclared_fields",
     "wait_for_file",
     "wait_for_job",
     "wait_for_jobs",

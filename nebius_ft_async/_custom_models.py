@@ -9,6 +9,7 @@ is addressed as ``/v0/models/{vendor}/{full_name}``, a short one as ``/v0/models
 
 import os
 from pathlib import Path
+from typing import Unpack
 
 import anyio
 
@@ -33,6 +34,7 @@ from ._routes import (
     MODELS,
     UPLOAD_MODEL_ARCHIVE,
     Call,
+    CallOptions,
     Route,
     Upload,
 )
@@ -90,7 +92,7 @@ class CustomModelEndpoints(Transport):
         base_model: str,
         source: str,
         description: str | None = None,
-        timeout: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> CustomModel:
         """Deploy a LoRA adapter as a custom model: ``POST /v0/models``.
 
@@ -106,7 +108,7 @@ class CustomModelEndpoints(Transport):
         )
         check_custom_model_request(request)
         return await self._perform(
-            Call(CREATE_MODEL, MODELS, json=encode_request(request), timeout=timeout)
+            Call(CREATE_MODEL, MODELS, json=encode_request(request), **options)
         )
 
     async def create_model_from_checkpoint(
@@ -117,7 +119,7 @@ class CustomModelEndpoints(Transport):
         checkpoint: str | FineTuningJobCheckpoint | None = None,
         base_model: str | None = None,
         description: str | None = None,
-        timeout: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> CustomModel:
         """Deploy a checkpoint of a fine-tuning job (an id or a ``FineTuningJob``).
 
@@ -128,8 +130,9 @@ class CustomModelEndpoints(Transport):
 
         ``checkpoint`` (an id or a checkpoint) defaults to the job's last one: the highest
         ``step_number``, whatever order the server lists them in. ``base_model`` defaults
-        to the job's model (the job is fetched for it when given by id). ``timeout`` bounds
-        each request. A job without checkpoints is refused with ``ValueError``.
+        to the job's model (the job is fetched for it when given by id). The call options
+        (``timeout``, ...) apply to each request. A job without checkpoints is refused with
+        ``ValueError``.
         """
         job_id = job.id if isinstance(job, FineTuningJob) else job
         path_segment(job_id, "job")  # a job id that is no id at all is refused before sending
@@ -137,11 +140,11 @@ class CustomModelEndpoints(Transport):
             known = (
                 job
                 if isinstance(job, FineTuningJob)
-                else await self._job_to_deploy(job_id, timeout)
+                else await self._job_to_deploy(job_id, options)
             )
             base_model = known.model
         if checkpoint is None:
-            latest = _latest(await self._checkpoints_to_deploy(job_id, timeout))
+            latest = _latest(await self._checkpoints_to_deploy(job_id, options))
             if latest is None:
                 raise ValueError(f"job {job_id} has no checkpoint to deploy yet")
             checkpoint = latest
@@ -158,7 +161,7 @@ class CustomModelEndpoints(Transport):
             base_model=base_model,
             source=f"{job_id}:{checkpoint}",
             description=description,
-            timeout=timeout,
+            **options,
         )
 
     async def upload_model_archive(
@@ -166,7 +169,7 @@ class CustomModelEndpoints(Transport):
         file: str | os.PathLike[str] | bytes,
         *,
         filename: str | None = None,
-        timeout: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> FileObject:
         """Upload a LoRA adapter archive: ``POST /v0/models/upload`` (multipart).
 
@@ -183,7 +186,7 @@ class CustomModelEndpoints(Transport):
             name = filename or archive.name
         upload = Upload(file, name, {})
         return await self._perform(
-            Call(UPLOAD_MODEL_ARCHIVE, MODELS + "/upload", upload=upload, timeout=timeout)
+            Call(UPLOAD_MODEL_ARCHIVE, MODELS + "/upload", upload=upload, **options)
         )
 
     async def create_model_from_archive(
@@ -194,21 +197,21 @@ class CustomModelEndpoints(Transport):
         base_model: str,
         description: str | None = None,
         filename: str | None = None,
-        timeout: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> CustomModel:
         """Upload an adapter archive (``upload_model_archive``) and deploy it.
 
-        ``timeout`` bounds the upload and the create each.
+        The call options (``timeout``, ...) apply to the upload and the create each.
         """
         require_text("name", name)  # refused before the upload, not after it
         require_text("base_model", base_model)
-        uploaded = await self.upload_model_archive(file, filename=filename, timeout=timeout)
+        uploaded = await self.upload_model_archive(file, filename=filename, **options)
         return await self.create_model(
             name=name,
             base_model=base_model,
             source=uploaded.id,
             description=description,
-            timeout=timeout,
+            **options,
         )
 
     async def create_model_from_hf(
@@ -218,7 +221,7 @@ class CustomModelEndpoints(Transport):
         name: str,
         base_model: str,
         description: str | None = None,
-        timeout: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> CustomModel:
         """Deploy a LoRA adapter from a Hugging Face repository (``org/name`` or its URL)."""
         return await self.create_model(
@@ -226,57 +229,43 @@ class CustomModelEndpoints(Transport):
             base_model=base_model,
             source=hf_source(repo),
             description=description,
-            timeout=timeout,
+            **options,
         )
 
-    async def get_model(
-        self, name: str, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> CustomModel:
+    async def get_model(self, name: str, **options: Unpack[CallOptions]) -> CustomModel:
         """A custom model by the name the server gave it, short or full:
         ``GET /v0/models/{name}`` or ``GET /v0/models/{vendor}/{full_name}``."""
-        return await self._perform(
-            self._model_call(GET_MODEL, GET_FULL_MODEL, name, timeout, max_retries)
-        )
+        return await self._perform(self._model_call(GET_MODEL, GET_FULL_MODEL, name, options))
 
-    async def list_models(
-        self, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> list[CustomModel]:
+    async def list_models(self, **options: Unpack[CallOptions]) -> list[CustomModel]:
         """Every custom model: ``GET /v0/models`` (one list, the API documents no paging)."""
-        return await self._perform(
-            Call(LIST_MODELS, MODELS, timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(LIST_MODELS, MODELS, **options))
 
-    async def delete_model(self, name: str, *, timeout: float | None = None) -> CustomModel:
+    async def delete_model(self, name: str, **options: Unpack[CallOptions]) -> CustomModel:
         """Delete a custom model, short or full name: ``DELETE /v0/models/...``.
 
         Returns the model with status ``deleted``. Not retried once it may have reached the
         server (a second delete would answer 404).
         """
-        return await self._perform(
-            self._model_call(DELETE_MODEL, DELETE_FULL_MODEL, name, timeout, None)
-        )
+        return await self._perform(self._model_call(DELETE_MODEL, DELETE_FULL_MODEL, name, options))
 
     @staticmethod
     def _model_call(
-        short: Route[CustomModel],
-        full: Route[CustomModel],
-        name: str,
-        timeout: float | None,
-        max_retries: int | None,
+        short: Route[CustomModel], full: Route[CustomModel], name: str, options: CallOptions
     ) -> Call[CustomModel]:
         is_full, path = model_path(name)
-        return Call(full if is_full else short, path, timeout=timeout, max_retries=max_retries)
+        return Call(full if is_full else short, path, **options)
 
-    async def _job_to_deploy(self, job_id: str, timeout: float | None) -> FineTuningJob:
-        return await self._perform(Call(GET_JOB, job_path(job_id), timeout=timeout))
+    async def _job_to_deploy(self, job_id: str, options: CallOptions) -> FineTuningJob:
+        return await self._perform(Call(GET_JOB, job_path(job_id), **options))
 
     async def _checkpoints_to_deploy(
-        self, job_id: str, timeout: float | None
+        self, job_id: str, options: CallOptions
     ) -> list[FineTuningJobCheckpoint]:
         async def page(
             *, limit: int | None = None, after: str | None = None
         ) -> Page[FineTuningJobCheckpoint]:
             path = job_path(job_id) + "/checkpoints" + page_query(limit, after)
-            return await self._perform(Call(LIST_CHECKPOINTS, path, timeout=timeout))
+            return await self._perform(Call(LIST_CHECKPOINTS, path, **options))
 
         return [checkpoint async for checkpoint in walk(page, DEFAULT_PAGE_SIZE, None, None)]

@@ -4,14 +4,19 @@ Each group of endpoints lives in a module of its own (``_jobs``, ``_operations``
 ``_files``) and only describes its calls (``_routes.Call``); the session performs them.
 """
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 from ._custom_models import CustomModelEndpoints
+from ._errors import NebiusError
 from ._files import FileEndpoints
 from ._jobs import JobEndpoints
 from ._models import CustomModel, FileObject, FineTuningJob, Operation
 from ._operations import OperationEndpoints
+from ._raw import Exchange, RawResponse, captured
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Endpoints(
@@ -21,6 +26,33 @@ class Endpoints(
     CustomModelEndpoints,
 ):
     """Every endpoint, and the waits built on them."""
+
+    async def with_raw_response(
+        self, method: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> RawResponse[T]:
+        """Call an endpoint ``method`` of this session and return what the server answered
+        (status, headers, request id, body, every field as JSON) along with its result.
+
+        ::
+
+            response = await session.with_raw_response(session.get_job, "ftjob-abc")
+            print(response.request_id, response.json().get("tags"))
+            job = response.parse()
+
+        For a call that sends more than one request (a wait, say), the last answer is kept.
+        Errors are raised as by the method itself (an ``APIStatusError`` carries its own
+        status, body and request id).
+        """
+        answers: list[Exchange] = []
+        token = captured.set(answers)
+        try:
+            result = await method(*args, **kwargs)
+        finally:
+            captured.reset(token)
+        if not answers:
+            name = getattr(method, "__name__", repr(method))
+            raise NebiusError(f"{name} sent no request to this session: nothing to show")
+        return RawResponse(answers[-1], result)
 
     async def wait_for_job(
         self,

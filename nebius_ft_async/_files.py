@@ -3,6 +3,7 @@
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Unpack
 
 import anyio
 
@@ -15,6 +16,7 @@ from ._routes import (
     LIST_FILES,
     UPLOAD_FILE,
     Call,
+    CallOptions,
     Upload,
 )
 from ._transport import Transport
@@ -34,7 +36,7 @@ class FileEndpoints(Transport):
         *,
         purpose: str = "fine-tune",
         filename: str | None = None,
-        timeout: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> FileObject:
         """Upload a file: ``POST /v1/files`` (multipart).
 
@@ -50,47 +52,36 @@ class FileEndpoints(Transport):
                 raise FileNotFoundError(f"no file to upload at {source}")
             name = filename or source.name
         upload = Upload(file, name, {"purpose": purpose})
-        return await self._perform(Call(UPLOAD_FILE, FILES, upload=upload, timeout=timeout))
+        return await self._perform(Call(UPLOAD_FILE, FILES, upload=upload, **options))
 
-    async def get_file(
-        self, file_id: str, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> FileObject:
+    async def get_file(self, file_id: str, **options: Unpack[CallOptions]) -> FileObject:
         """A file's details: ``GET /v1/files/{file_id}``."""
-        return await self._perform(
-            Call(GET_FILE, file_path(file_id), timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(GET_FILE, file_path(file_id), **options))
 
     async def list_files(
         self,
         *,
         limit: int | None = None,
         purpose: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Page[FileObject]:
         """Uploaded files: ``GET /v1/files`` (the API documents no cursor for this list)."""
         path = FILES + page_query(limit, None, purpose=purpose)
-        return await self._perform(Call(LIST_FILES, path, timeout=timeout, max_retries=max_retries))
+        return await self._perform(Call(LIST_FILES, path, **options))
 
-    async def file_content(
-        self, file_id: str, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> bytes:
+    async def file_content(self, file_id: str, **options: Unpack[CallOptions]) -> bytes:
         """A small file's content in memory: ``GET /v1/files/{file_id}/content``.
 
         Bounded by the session's ``max_response_bytes``; use ``download_file`` for large files.
         """
         path = file_path(file_id) + "/content"
-        return await self._perform(
-            Call(FILE_CONTENT, path, timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(FILE_CONTENT, path, **options))
 
     async def download_file(
         self,
         file_id: str,
         destination: str | os.PathLike[str],
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Path:
         """Stream a file's content to ``destination`` and return its path.
 
@@ -100,9 +91,7 @@ class FileEndpoints(Transport):
         """
         target = Path(destination)
         path = file_path(file_id) + "/content"
-        await self._perform(
-            Call(DOWNLOAD_FILE, path, download_to=target, timeout=timeout, max_retries=max_retries)
-        )
+        await self._perform(Call(DOWNLOAD_FILE, path, download_to=target, **options))
         return target
 
     async def download_files(

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Iterable
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from ._models import (
     FineTuningJob,
@@ -30,6 +30,7 @@ from ._routes import (
     LIST_EVENTS,
     LIST_JOBS,
     Call,
+    CallOptions,
 )
 from ._transport import Transport, walk
 from ._urls import page_query, path_segment
@@ -42,25 +43,20 @@ def job_path(job_id: str) -> str:
 class JobEndpoints(Transport):
     """Jobs: get, list, create, cancel; their events and checkpoints."""
 
-    async def get_job(
-        self, job_id: str, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> FineTuningJob:
+    async def get_job(self, job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """Get a fine-tuning job: ``GET /v1/fine_tuning/jobs/{job_id}``."""
-        return await self._perform(
-            Call(GET_JOB, job_path(job_id), timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(GET_JOB, job_path(job_id), **options))
 
     async def list_jobs(
         self,
         *,
         limit: int | None = None,
         after: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Page[FineTuningJob]:
         """One page of jobs, in the server's order: ``GET /v1/fine_tuning/jobs``."""
         path = JOBS + page_query(limit, after)
-        return await self._perform(Call(LIST_JOBS, path, timeout=timeout, max_retries=max_retries))
+        return await self._perform(Call(LIST_JOBS, path, **options))
 
     def iter_jobs(
         self, *, page_size: int = DEFAULT_PAGE_SIZE, limit: int | None = None
@@ -82,7 +78,7 @@ class JobEndpoints(Transport):
         suffix: str | None = None,
         tags: Iterable[str] | None = None,
         extra_body: dict[str, Any] | None = None,
-        timeout: float | None = None,
+        **options: Unpack[CallOptions],
     ) -> FineTuningJob:
         """Start a fine-tuning job: ``POST /v1/fine_tuning/jobs``.
 
@@ -123,17 +119,15 @@ class JobEndpoints(Transport):
             extra_body=extra_body,
         )
         check_job_request(request)
-        return await self._perform(
-            Call(CREATE_JOB, JOBS, json=encode_request(request), timeout=timeout)
-        )
+        return await self._perform(Call(CREATE_JOB, JOBS, json=encode_request(request), **options))
 
-    async def cancel_job(self, job_id: str, *, timeout: float | None = None) -> FineTuningJob:
+    async def cancel_job(self, job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:
         """Cancel a job: ``POST /v1/fine_tuning/jobs/{job_id}/cancel``.
 
         Cancelling a job that has already finished gives the server's error (an
         ``APIStatusError`` with its detail).
         """
-        return await self._perform(Call(CANCEL_JOB, job_path(job_id) + "/cancel", timeout=timeout))
+        return await self._perform(Call(CANCEL_JOB, job_path(job_id) + "/cancel", **options))
 
     async def list_events(
         self,
@@ -141,14 +135,11 @@ class JobEndpoints(Transport):
         *,
         limit: int | None = None,
         after: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Page[FineTuningJobEvent]:
         """One page of a job's events: ``GET /v1/fine_tuning/jobs/{job_id}/events``."""
         path = job_path(job_id) + "/events" + page_query(limit, after)
-        return await self._perform(
-            Call(LIST_EVENTS, path, timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(LIST_EVENTS, path, **options))
 
     def iter_events(
         self,
@@ -167,14 +158,11 @@ class JobEndpoints(Transport):
         *,
         limit: int | None = None,
         after: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Page[FineTuningJobCheckpoint]:
         """One page of a job's checkpoints: ``GET /v1/fine_tuning/jobs/{job_id}/checkpoints``."""
         path = job_path(job_id) + "/checkpoints" + page_query(limit, after)
-        return await self._perform(
-            Call(LIST_CHECKPOINTS, path, timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(LIST_CHECKPOINTS, path, **options))
 
     def iter_checkpoints(
         self,
@@ -191,12 +179,8 @@ class JobEndpoints(Transport):
         self,
         job_id: str,
         checkpoint_id: str,
-        *,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> FineTuningJobCheckpoint:
         """One checkpoint: ``GET /v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}``."""
         path = job_path(job_id) + "/checkpoints/" + path_segment(checkpoint_id, "checkpoint_id")
-        return await self._perform(
-            Call(GET_CHECKPOINT, path, timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(GET_CHECKPOINT, path, **options))

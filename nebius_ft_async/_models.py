@@ -26,6 +26,7 @@ and never raise.
 
 import enum
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeGuard, TypeVar
 
@@ -395,8 +396,23 @@ class Page(Model, Generic[T]):
     data: list[T]
     has_more: bool = False
     first_id: str | None = None
+    """The server's, else the first item's ``id``."""
     last_id: str | None = None
+    """The server's, else the last item's ``id``: the ``after`` of the next page."""
     object: str = "list"
+
+    def __post_init__(self) -> None:
+        if self.data:  # a list whose server leaves the cursors out still has them
+            if self.first_id is None:
+                self.first_id = getattr(self.data[0], "id", None)
+            if self.last_id is None:
+                self.last_id = getattr(self.data[-1], "id", None)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
 
 
 class FileObject(Model):

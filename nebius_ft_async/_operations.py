@@ -1,6 +1,7 @@
 """Operations: long-running work the API tracks (``/v1/operations``)."""
 
 from collections.abc import AsyncIterator
+from typing import Unpack
 
 from ._models import (
     DatasetFileResult,
@@ -16,6 +17,7 @@ from ._routes import (
     GET_OPERATION_RESULTS,
     LIST_OPERATIONS,
     Call,
+    CallOptions,
 )
 from ._transport import Transport, walk
 from ._urls import page_query, path_segment
@@ -28,26 +30,16 @@ def operation_path(operation_id: str) -> str:
 class OperationEndpoints(Transport):
     """Operations: get, list, their errors and results."""
 
-    async def get_operation(
-        self, operation_id: str, *, timeout: float | None = None, max_retries: int | None = None
-    ) -> Operation:
+    async def get_operation(self, operation_id: str, **options: Unpack[CallOptions]) -> Operation:
         """One operation: ``GET /v1/operations/{operation_id}``."""
-        return await self._perform(
-            Call(
-                GET_OPERATION,
-                operation_path(operation_id),
-                timeout=timeout,
-                max_retries=max_retries,
-            )
-        )
+        return await self._perform(Call(GET_OPERATION, operation_path(operation_id), **options))
 
     async def list_operations(
         self,
         *,
         limit: int | None = None,
         cursor_time: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Page[Operation]:
         """Recent operations: ``GET /v1/operations``.
 
@@ -55,21 +47,14 @@ class OperationEndpoints(Transport):
         ``has_more``, so ``Page.has_more`` stays false.
         """
         path = "/v1/operations" + page_query(limit, None, cursor_time=cursor_time)
-        return await self._perform(
-            Call(LIST_OPERATIONS, path, timeout=timeout, max_retries=max_retries)
-        )
+        return await self._perform(Call(LIST_OPERATIONS, path, **options))
 
     async def get_operation_errors(
-        self, operation_id: str, *, timeout: float | None = None, max_retries: int | None = None
+        self, operation_id: str, **options: Unpack[CallOptions]
     ) -> list[str]:
         """Why an operation failed: ``GET /v1/operations/{operation_id}/errors``."""
         errors = await self._perform(
-            Call(
-                GET_OPERATION_ERRORS,
-                operation_path(operation_id) + "/errors",
-                timeout=timeout,
-                max_retries=max_retries,
-            )
+            Call(GET_OPERATION_ERRORS, operation_path(operation_id) + "/errors", **options)
         )
         return errors.data
 
@@ -79,8 +64,7 @@ class OperationEndpoints(Transport):
         *,
         limit: int | None = None,
         after: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
+        **options: Unpack[CallOptions],
     ) -> Page[FineTuningCheckpoint] | DatasetFileResult:
         """What an operation produced: ``GET /v1/operations/{operation_id}/results``.
 
@@ -88,9 +72,7 @@ class OperationEndpoints(Transport):
         output ``file_id`` for a dataset-to-file operation.
         """
         path = operation_path(operation_id) + "/results" + page_query(limit, after)
-        body = await self._perform(
-            Call(GET_OPERATION_RESULTS, path, timeout=timeout, max_retries=max_retries)
-        )
+        body = await self._perform(Call(GET_OPERATION_RESULTS, path, **options))
         return operation_results_from(body)
 
     def iter_operation_results(

@@ -8,8 +8,9 @@ The endpoints describe calls; the session reads every one of them along one path
 """
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 import msgspec
 
@@ -71,6 +72,22 @@ class Upload(msgspec.Struct, frozen=True, gc=False):
     fields: dict[str, str]
 
 
+class CallOptions(TypedDict, total=False):
+    """What every endpoint method also takes, as keywords.
+
+    - ``timeout``: seconds for the whole call, retries and waits included (finite, above 0).
+    - ``max_retries``: retries of a failed attempt for this call (default: the session's).
+    - ``extra_headers``: headers added to this call's request (``Authorization`` cannot be
+      set this way: the session sends the key).
+    - ``extra_query``: query parameters added to this call's URL.
+    """
+
+    timeout: float | None
+    max_retries: int | None
+    extra_headers: Mapping[str, str] | None
+    extra_query: Mapping[str, str] | None
+
+
 class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     """One request as an endpoint describes it."""
 
@@ -85,6 +102,8 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     timeout: float | None = None
     """Seconds for the whole call, retries included."""
     max_retries: int | None = None
+    extra_headers: Mapping[str, str] | None = None
+    extra_query: Mapping[str, str] | None = None
 
     @property
     def is_transfer(self) -> bool:

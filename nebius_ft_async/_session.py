@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import cached_property, partial
 from pathlib import Path
+from ssl import SSLContext
 from types import TracebackType
 from typing import IO, Any, NamedTuple, Self, TypeVar
 from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ import anyio
 from yarl import URL
 
 from ._budget import AdaptiveBudget, RequestBudget
-from ._checks import LOOPBACK_MIN_POLL_INTERVAL, MIN_POLL_INTERVAL
+from ._checks import LOOPBACK_MIN_POLL_INTERVAL, MIN_POLL_INTERVAL, positive_seconds
 from ._endpoints import Endpoints
 from ._errors import (
     BAD_BODY,
@@ -46,6 +47,8 @@ from ._errors import (
     status_error,
 )
 from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
+from ._network import checked_headers, checked_proxy, checked_ssl, environment_proxy, with_query
+from ._raw import Exchange, captured
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
 from ._routes import Call, Upload
@@ -87,8 +90,14 @@ class AsyncSession(Endpoints):
     ``https://api.tokenfactory.nebius.com`` (a trailing ``/v1`` is accepted). ``timeout`` and
     ``connect_timeout`` bound each attempt on the wire; ``max_connections`` bounds requests in
     flight; ``max_retries`` (default 2) and ``retry_policy`` say how failures are retried.
-    Every call also takes ``timeout=`` (a deadline for the whole call, retries included) and
-    ``max_retries=``.
+    Every call also takes the ``CallOptions`` keywords: ``timeout=`` (a deadline for the
+    whole call, retries included), ``max_retries=``, ``extra_headers=`` and ``extra_query=``.
+
+    Network: ``default_headers`` go with every request; the proxy comes from ``proxy=``, else
+    (``trust_env``, on by default) from ``HTTPS_PROXY`` and its kin unless ``NO_PROXY``
+    covers the host; ``ssl`` takes an ``ssl.SSLContext`` (or ``False`` for a loopback API);
+    ``client_session`` is an ``aiohttp.ClientSession`` of yours to send through, which the
+    session neither closes nor changes.
 
     Every request (each retry too) takes a turn from one ``budget``, an ``AdaptiveBudget``
     unless another ``RequestBudget`` is given: it slows every request of the session down
@@ -110,6 +119,11 @@ class AsyncSession(Endpoints):
         retry_policy: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         budget: RequestBudget | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: SSLContext | bool | None = None,
+        client_session: aiohttp.ClientSession | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
         key = key.strip()
@@ -148,12 +162,45 @@ class AsyncSession(Endpoints):
             LOOPBACK_MIN_POLL_INTERVAL if is_loopback_base_url(self.base_url) else MIN_POLL_INTERVAL
         )
         self.max_response_bytes = max_response_bytes
+        if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
+            raise ConfigurationError(
+                "client_session must be an aiohttp.ClientSession, "
+                f"got {type(client_session).__name__}"
+            )
+        # a client of the user's may decompress bodies itself: then it asks for them too
+        self._inflate = client_session is None or not client_session.auto_decompress
         self._headers = {
-            "Authorization": f"Bearer {key}",
             "Accept": "application/json",
-            "Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS),
+            **({"Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS)} if self._inflate else {}),
             "User-Agent": f"nebius-ft-async/{__version__}",
+            **_configured_headers(default_headers),
+            "Authorization": f"Bearer {key}",
         }
+        self._ssl = checked_ssl(ssl, self.base_url)
+        if proxy is not None:
+            self._proxy: str | None = checked_proxy(proxy)
+        elif trust_env and client_session is None:
+            self._proxy = environment_proxy(self.base_url)
+        else:
+            self._proxy = None
+        self._own_client = client_session is None
+        # Sent with each request when the client is the user's (their defaults stay theirs),
+        # and the key is when a proxy is used: aiohttp copies a session's default headers
+        # into the CONNECT request, where an Authorization header would reach the proxy (as
+        # Proxy-Authorization) in clear text.
+        self._client_headers = dict(self._headers)
+        if not self._own_client:
+            self._request_headers: dict[str, str] | None = self._headers
+        elif self._proxy is not None:
+            self._request_headers = {"Authorization": self._client_headers.pop("Authorization")}
+        else:
+            self._request_headers = None
+        self._request_options: dict[str, Any] = {}
+        if not self._own_client:
+            if proxy is not None:
+                self._request_options["proxy"] = self._proxy
+            if ssl is not None:
+                self._request_options["ssl"] = self._ssl
         self._key = key
         self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
         # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
@@ -162,7 +209,7 @@ class AsyncSession(Endpoints):
         )
         self._max_connections = max_connections
         self._slots = Slots(max_connections)
-        self._client: aiohttp.ClientSession | None = None
+        self._client: aiohttp.ClientSession | None = client_session
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -182,9 +229,10 @@ class AsyncSession(Endpoints):
         await self.close()
 
     async def close(self) -> None:
-        """Close every connection. The session cannot be used afterwards."""
+        """Close every connection (not those of a ``client_session`` you gave: that one stays
+        yours to close). The session cannot be used afterwards."""
         self._closed = True
-        if self._client is not None:
+        if self._client is not None and self._own_client:
             await self._client.close()
 
     @property
@@ -194,7 +242,7 @@ class AsyncSession(Endpoints):
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         client = getattr(self, "_client", None)
-        if client is not None and not client.closed:
+        if client is not None and getattr(self, "_own_client", False) and not client.closed:
             _warn(
                 f"Unclosed {self!r}: use 'async with AsyncSession()' or 'await session.close()'",
                 ResourceWarning,
@@ -205,6 +253,8 @@ class AsyncSession(Endpoints):
         if self._closed:
             raise NebiusError("this AsyncSession is closed")
         loop = asyncio.get_running_loop()
+        if not self._own_client:
+            return self._users_client(loop)
         if self._client is not None and self._loop is not loop:
             self._abandon_client()
             raise NebiusError(
@@ -213,14 +263,32 @@ class AsyncSession(Endpoints):
             )
         if self._client is None:
             self._loop = loop
-            connector = aiohttp.TCPConnector(limit=self._max_connections, limit_per_host=0)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, ssl=self._ssl
+            )
             self._client = aiohttp.ClientSession(
                 connector=connector,
-                headers=self._headers,  # set once: no per-request header merging on the hot path
+                headers=self._client_headers,  # set once: no per-request merging on the hot path
                 timeout=self._timeout,
                 auto_decompress=False,  # _inflate does it, and checks the stream is whole
+                proxy=self._proxy,
+                trust_env=False,  # the proxy was looked up once, for the one origin
             )
         return self._client
+
+    def _users_client(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        client = self._client
+        assert client is not None
+        if client.closed:
+            raise NebiusError("the aiohttp.ClientSession given as client_session is closed")
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise NebiusError(
+                "this AsyncSession was used in another event loop than its client_session's: "
+                "make the session and its client inside the event loop that uses them"
+            )
+        return client
 
     def _abandon_client(self) -> None:
         """Let go of a client whose event loop is gone, without its 'unclosed' warnings: its
@@ -244,6 +312,8 @@ class AsyncSession(Endpoints):
         Plain calls need no timer of their own: every wait on their path (the budget, a
         connection slot, each attempt on the wire, each retry) is bounded by the deadline.
         """
+        if call.max_retries is not None:
+            _check_retries(call.max_retries)
         if call.is_transfer:
             return self._transfer(call)
         deadline = None if call.timeout is None else self._deadline(call.timeout)
@@ -331,7 +401,7 @@ class AsyncSession(Endpoints):
             received = 0
             async with await anyio.open_file(temporary, "wb") as file:
                 with _as_transport_error():
-                    inflater = _inflater(response, None)
+                    inflater = _inflater(response, None) if self._inflate else None
                     async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
                         received += len(chunk)
                         await file.write(chunk if inflater is None else inflater.feed(chunk))
@@ -366,13 +436,20 @@ class AsyncSession(Endpoints):
         route = call.route
         method = route.method
         path = self._path_prefix + call.path  # what is requested, and what messages show
+        if call.extra_query:
+            path = with_query(path, call.extra_query)
+        headers = self._request_headers
+        if call.extra_headers:
+            headers = {**(headers or {}), **checked_headers("extra_headers", call.extra_headers)}
         url = URL(self._origin + path, encoded=True)
         attempt = 1
         schedule = None
         try:
             while True:
                 try:
-                    raw = await self._attempt(method, url, path, body, consume, wire, deadline)
+                    raw = await self._attempt(
+                        method, url, path, headers, body, consume, wire, deadline
+                    )
                 except APIError as error:
                     self._redactor.error(error)  # a server may echo the key in any spelling
                     error.attempts = attempt
@@ -404,6 +481,11 @@ class AsyncSession(Endpoints):
                         await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
                     attempt += 1
                     continue
+                sink = captured.get()
+                if sink is not None:  # a raw view was asked for (with_raw_response)
+                    sink.append(
+                        Exchange(method, route.template, path, raw.status, raw.headers, raw.body)
+                    )
                 try:
                     return route.decoder.decode(raw.body)
                 except BAD_BODY as exc:
@@ -417,7 +499,7 @@ class AsyncSession(Endpoints):
         raise failure  # outside the except block: nothing of aiohttp's rides along
 
     def _deadline(self, timeout: float) -> float:
-        return asyncio.get_running_loop().time() + timeout
+        return asyncio.get_running_loop().time() + positive_seconds("timeout", timeout)
 
     def _deadline_error(self, call: Call[Any]) -> APITimeoutError:
         method, path = call.route.method, self._path_prefix + call.path
@@ -447,6 +529,7 @@ class AsyncSession(Endpoints):
         method: str,
         url: URL,
         path: str,
+        headers: dict[str, str] | None,
         body: RequestBody | None,
         consume: Consume | None,
         wire: aiohttp.ClientTimeout,
@@ -482,14 +565,17 @@ class AsyncSession(Endpoints):
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
                 try:
-                    with _NO_BODY if body is None else body() as (data, headers):
+                    with _NO_BODY if body is None else body() as (data, body_headers):
+                        if headers is not None:
+                            body_headers = {**headers, **(body_headers or {})}
                         async with client.request(
                             method,
                             url,
-                            headers=headers,
+                            headers=body_headers,
                             data=data,
                             allow_redirects=False,
                             timeout=wire,
+                            **self._request_options,
                         ) as response:
                             status = response.status
                             response_headers = response.headers
@@ -580,7 +666,7 @@ class AsyncSession(Endpoints):
         cap = self.max_response_bytes
         declared = response.content_length
         with _as_transport_error():
-            inflater = _inflater(response, cap)
+            inflater = _inflater(response, cap) if self._inflate else None
         if declared is not None and declared <= cap and inflater is None:
             return await response.read()
         if declared is None or inflater is not None:  # count what comes out, not what is sent
@@ -708,6 +794,18 @@ def _as_transport_error() -> Iterator[None]:
         raise
     except BodyError as error:
         raise aiohttp.ClientPayloadError(str(error)) from None
+
+
+def _configured_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    try:
+        return checked_headers("default_headers", headers)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+
+
+def _check_retries(max_retries: int) -> None:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number of at least 0, got {max_retries!r}")
 
 
 def _failure_name(error: APIError) -> str:

@@ -295,10 +295,11 @@ async def test_the_deadline_holds_while_validating_and_while_a_poll_hangs(
     assert caught.value.model is not None and caught.value.model.status == "validating"
     assert caught.value.job is None and caught.value.operation is None
 
-    api.script("GET", FULL_PATH, model(), "hang")
+    api.script("GET", "/v0/models/m-hangs", model("m-hangs"), "hang")  # a path of its own
     with pytest.raises(WaitTimeout) as caught:
-        await wait_for_model(session, FULL, poll_interval=0.01, timeout=0.5, poll_timeout=60)
+        await wait_for_model(session, "m-hangs", poll_interval=0.01, timeout=0.5, poll_timeout=60)
     assert caught.value.model is not None  # the last model seen, from before the hang
+    assert caught.value.model.name == "m-hangs"
 
 
 async def test_cancelling_the_waiter_stops_polling(api: ModelsApi, session: AsyncSession) -> None:

@@ -20,7 +20,6 @@ import pytest
 from nebius_ft_async.cli._display import (
     PLACEHOLDER,
     JobLine,
-    LiveDisplay,
     PlainDisplay,
     count_text,
     eta_text,
@@ -30,6 +29,7 @@ from nebius_ft_async.cli._display import (
     steps_text,
     when_text,
 )
+from nebius_ft_async.cli._live import LiveDisplay
 
 from .conftest import API_KEY, FakeApi
 from .samples import checkpoint_body, event_body, job_body

@@ -76,7 +76,8 @@ async def test_list_events_one_page(api: FakeApi, session: AsyncSession) -> None
     page = await session.list_events("j1", limit=10, after="ftevent-00004")
     assert [event.id for event in page.data] == [f"ftevent-{i:05d}" for i in range(5, 15)]
     assert page.has_more is True
-    assert page.first_id is None  # the events list carries no cursors
+    # the events list carries no cursors: they come from the items
+    assert (page.first_id, page.last_id) == ("ftevent-00005", "ftevent-00014")
     assert page.data[0].level is EventLevel.INFO
     assert page.data[0].data["train_loss"] == pytest.approx(1 / 6)
     assert api.seen[-1].query == {"limit": "10", "after": "ftevent-00004"}

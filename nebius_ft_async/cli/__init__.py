@@ -3,59 +3,167 @@
 ::
 
     nebius-ft demo                               # no account, no network
-    nebius-ft jobs get ftjob-abc [--json]
+    nebius-ft jobs get ftjob-abc [--json] [--timeout S]
     nebius-ft jobs wait ftjob-a ftjob-b [--timeout S] [--interval S]
-    nebius-ft events ftjob-abc [--follow] [--json]
-    nebius-ft checkpoints ftjob-abc [--json]
-    nebius-ft operations results OPERATION_ID [--json]
+    nebius-ft events ftjob-abc [--follow] [--json] [--timeout S]
+    nebius-ft checkpoints ftjob-abc [--json] [--timeout S]
+    nebius-ft operations results OPERATION_ID [--json] [--timeout S]
+    nebius-ft mcp [--allow-create] [--allow-upload] [--root DIR]   # see nebius_ft_async.mcp
 
-Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``. Exit codes:
-0 success; 1 a job failed or was cancelled, or the API answered with an error; 2 bad usage
-or settings (no key); 124 ``jobs wait`` timed out; 130 interrupted.
+Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``; these, ``-v``
+and ``--allow-insecure-http`` go before or after the command. Exit codes: 0 success; 1 a job
+failed or was cancelled, or the API answered with an error; 2 bad usage or settings (no
+key); 124 ``--timeout`` ran out; 130 interrupted.
 
 A number the server sends that cannot be shown (a time past the year 9999, a loss of NaN, a
 step count of 4000 digits) is shown as "-"; ``--json`` prints it as sent.
+
+Each command is added to the parser by one function of ``COMMANDS``; a command sets
+``run`` (an async function of a session and the arguments) or ``start`` (a function of the
+arguments alone, for commands that need no API key).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 
 from .. import __version__
 from .._checks import positive_seconds
-from .._endpoints import Endpoints
 from .._errors import (
     APIStatusError,
-    AuthenticationError,
     ConfigurationError,
     NebiusError,
-    PermissionDeniedError,
 )
-from .._models import DatasetFileResult, FineTuningJob
-from .._monitor import wait_for_jobs
-from .._polling import JobWaitError, WaitTimeout, default_poll_timeout, follow_events
+from .._models import DatasetFileResult
+from .._polling import default_poll_timeout, follow_events
 from .._session import AsyncSession
-from ._display import (
-    JobLine,
-    count_text,
-    loss_text,
-    make_display,
-    number_or_none,
-    steps_text,
-    when_text,
-)
+from .._urls import normalize_base_url
+from ..mcp import add_command as add_mcp_command
+from ._display import count_text, install_log_handler, loss_text, steps_text, when_text
+from ._wait import EXIT_JOB_FAILED, EXIT_OK, EXIT_TIMEOUT, watch_jobs
 
-EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 124, 130
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
 Command = Callable[[AsyncSession, argparse.Namespace], Awaitable[int]]
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _api_options(parser: argparse.ArgumentParser, *, keep_defaults: bool) -> None:
+    """The options every command shares. The main parser keeps their defaults; a command's
+    parser does not (``SUPPRESS``), so a flag given before the command is not reset by it."""
+
+    def default(value: object) -> object:
+        return value if keep_defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--api-key", default=default(None), help="API key (default: $NEBIUS_API_KEY)"
+    )
+    parser.add_argument(
+        "--base-url", default=default(None), help="API base URL (default: $NEBIUS_BASE_URL)"
+    )
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=default(False),
+        help="allow a plain http:// base URL to another machine (sends the key unencrypted)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="also log each retry (polls that will be retried are always shown)",
+    )
+
+
+def _command(
+    commands: Subcommands, name: str, help: str, common: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """A command's parser; it takes the shared options too."""
+    return commands.add_parser(name, help=help, parents=[common])
+
+
+def _timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="give up after this many seconds (exit code 124)",
+    )
+
+
+def _add_jobs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    jobs = _command(commands, "jobs", "get or wait for jobs", common).add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    get = _command(jobs, "get", "show a job", common)
+    get.add_argument("job_id")
+    get.add_argument("--json", action="store_true", help="print the job as JSON")
+    _timeout_option(get)
+    get.set_defaults(run=_jobs_get)
+    wait = _command(jobs, "wait", "wait for jobs, with live progress", common)
+    wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+    wait.add_argument(
+        "--timeout",
+        type=_wait_seconds,
+        metavar="SECONDS",
+        help="after a first look at each job, wait at most this many seconds for them "
+        "(0: look once; exit code 124 if any is still going)",
+    )
+    _interval_option(wait)
+    wait.set_defaults(run=_jobs_wait, bounded=False)
+
+
+def _add_events(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    events = _command(commands, "events", "a job's events", common)
+    events.add_argument("job_id")
+    events.add_argument("--follow", action="store_true", help="keep printing new events")
+    _interval_option(events)
+    events.add_argument("--json", action="store_true", help="one JSON object per line")
+    _timeout_option(events)
+    events.set_defaults(run=_events)
+
+
+def _add_checkpoints(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    checkpoints = _command(commands, "checkpoints", "a job's checkpoints", common)
+    checkpoints.add_argument("job_id")
+    checkpoints.add_argument("--json", action="store_true", help="one JSON object per line")
+    _timeout_option(checkpoints)
+    checkpoints.set_defaults(run=_checkpoints)
+
+
+def _add_operations(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    operations = _command(commands, "operations", "operation results", common)
+    actions = operations.add_subparsers(dest="action", required=True, metavar="ACTION")
+    results = _command(actions, "results", "checkpoints or file an operation made", common)
+    results.add_argument("operation_id")
+    results.add_argument("--json", action="store_true", help="one JSON object per line")
+    _timeout_option(results)
+    results.set_defaults(run=_operation_results)
+
+
+def _add_demo(commands: Subcommands, common: argparse.ArgumentParser) -> None:
+    demo = _command(commands, "demo", "watch simulated jobs on a local fake API", common)
+    demo.add_argument("--interval", type=_seconds, default=0.5, help=argparse.SUPPRESS)
+    demo.set_defaults(start=_demo)
+
+
+COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
+    _add_jobs,
+    _add_events,
+    _add_checkpoints,
+    _add_operations,
+    add_mcp_command,
+    _add_demo,
+]
+"""What adds each command to the parser, in the order ``--help`` lists them."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,54 +173,24 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Start with 'nebius-ft demo': it needs no account and no network.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--api-key", help="API key (default: $NEBIUS_API_KEY)")
-    parser.add_argument("--base-url", help="API base URL (default: $NEBIUS_BASE_URL)")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log retries and polling trouble to stderr"
-    )
+    _api_options(parser, keep_defaults=True)
+    parser.set_defaults(run=None, start=None, bounded=True, timeout=None)
+    common = argparse.ArgumentParser(add_help=False)
+    _api_options(common, keep_defaults=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    jobs = commands.add_parser("jobs", help="get or wait for jobs").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    get = jobs.add_parser("get", help="show a job")
-    get.add_argument("job_id")
-    get.add_argument("--json", action="store_true", help="print the job as JSON")
-    get.set_defaults(run=_jobs_get)
-    wait = jobs.add_parser("wait", help="wait for jobs, with live progress")
-    wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
-    wait.add_argument("--timeout", type=_seconds, help="give up after this many seconds")
-    wait.add_argument(
-        "--interval", type=_seconds, default=5.0, help="seconds between polls (at least 1)"
-    )
-    wait.set_defaults(run=_jobs_wait)
-
-    events = commands.add_parser("events", help="a job's events")
-    events.add_argument("job_id")
-    events.add_argument("--follow", action="store_true", help="keep printing new events")
-    events.add_argument(
-        "--interval", type=_seconds, default=5.0, help="seconds between polls (at least 1)"
-    )
-    events.add_argument("--json", action="store_true", help="one JSON object per line")
-    events.set_defaults(run=_events)
-
-    checkpoints = commands.add_parser("checkpoints", help="a job's checkpoints")
-    checkpoints.add_argument("job_id")
-    checkpoints.add_argument("--json", action="store_true", help="one JSON object per line")
-    checkpoints.set_defaults(run=_checkpoints)
-
-    operations = commands.add_parser("operations", help="operation results").add_subparsers(
-        dest="action", required=True, metavar="ACTION"
-    )
-    results = operations.add_parser("results", help="checkpoints or file an operation made")
-    results.add_argument("operation_id")
-    results.add_argument("--json", action="store_true", help="one JSON object per line")
-    results.set_defaults(run=_operation_results)
-
-    demo = commands.add_parser("demo", help="watch simulated jobs on a local fake API")
-    demo.add_argument("--interval", type=_seconds, default=0.5, help=argparse.SUPPRESS)
-    demo.set_defaults(run=None)
+    for add in COMMANDS:
+        add(commands, common)
     return parser
+
+
+def _interval_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--interval",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between polls (at least 1 against a remote API)",
+    )
 
 
 def _seconds(text: str) -> float:
@@ -125,18 +203,30 @@ def _seconds(text: str) -> float:
         ) from None
 
 
+def _wait_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if seconds == 0:
+        return 0.0
+    try:
+        return positive_seconds("value", seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of seconds, 0 or more, got {text!r}"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    # polls that fail and will be retried are shown (WARNING); -v adds each retry (INFO)
-    logging.basicConfig(
-        format="nebius-ft: %(message)s", level=logging.INFO if args.verbose else logging.WARNING
-    )
+    install_log_handler(args.verbose)
     try:
-        if args.command == "demo":
-            from ._demo import run_demo
-
-            return asyncio.run(run_demo(args.interval))
+        if args.start is not None:
+            code: int = args.start(args)
+            return code
         return asyncio.run(_with_session(args.run, args))
     except (ConfigurationError, ValueError) as error:  # bad settings or arguments (an empty id)
         print(f"nebius-ft: {error}", file=sys.stderr)
@@ -157,15 +247,65 @@ def run() -> None:
     sys.exit(main())
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return asyncio.run(run_demo(args.interval))
+
+
+_CLI_WORDS = (
+    ("pass allow_insecure_http=True", "pass --allow-insecure-http"),
+    ("pass api_key instead", "give the key with --api-key or NEBIUS_API_KEY instead"),
+)
+
+
+def _session(args: argparse.Namespace) -> AsyncSession:
+    """The session the arguments ask for; settings that cannot work raise a
+    ``ConfigurationError`` naming the flag or variable to change."""
+    key = (os.environ.get("NEBIUS_API_KEY", "") if args.api_key is None else args.api_key).strip()
+    if not key:
+        raise ConfigurationError("no API key: pass --api-key or set NEBIUS_API_KEY")
+    if not (key.isascii() and key.isprintable()):
+        raise ConfigurationError(
+            "the API key (--api-key or NEBIUS_API_KEY) holds characters an HTTP header cannot "
+            "carry (control characters or non-ASCII)"
+        )
+    base_url = args.base_url or os.environ.get("NEBIUS_BASE_URL") or None
+    if base_url is not None:
+        try:
+            normalize_base_url(base_url, allow_insecure_http=args.allow_insecure_http)
+        except ConfigurationError as error:
+            message = str(error)
+            for library_words, cli_words in _CLI_WORDS:
+                message = message.replace(library_words, cli_words)
+            source = "--base-url" if args.base_url else "NEBIUS_BASE_URL"
+            raise ConfigurationError(message.replace("base_url", source)) from None
+    return AsyncSession(key, base_url=base_url, allow_insecure_http=args.allow_insecure_http)
+
+
 async def _with_session(command: Command, args: argparse.Namespace) -> int:
-    async with AsyncSession(args.api_key, base_url=args.base_url) as session:
+    async with _session(args) as session:
         interval = getattr(args, "interval", None)
         if interval is not None and interval < session.min_poll_interval:
             raise ValueError(
                 f"--interval must be at least {session.min_poll_interval:g} s against this "
                 f"API, so polls cannot flood it; got {interval:g}"
             )
-        return await command(session, args)
+        if not args.bounded or args.timeout is None:  # jobs wait judges its own deadline
+            return await command(session, args)
+        deadline = asyncio.timeout(args.timeout)
+        try:
+            async with deadline:
+                return await command(session, args)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+        name = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        print(
+            f"nebius-ft: {name} did not finish within --timeout {args.timeout:g} s",
+            file=sys.stderr,
+        )
+        return EXIT_TIMEOUT
 
 
 def _json_line(value: Any) -> None:
@@ -176,20 +316,6 @@ def _table(rows: list[list[str]], headers: list[str]) -> None:
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     for row in [headers, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-
-
-async def _latest_train_loss(session: Endpoints, job_id: str) -> float | None:
-    """The train loss of the newest metrics event on the first page of events.
-
-    ``None`` when there is none, or the newest is not a finite number (NaN, "n/a", 10**400).
-    """
-    page = await session.list_events(job_id, limit=20)
-    metrics = [e for e in page.data if e.metrics and e.metrics.get("train_loss") is not None]
-    if not metrics:
-        return None
-    newest = max(metrics, key=lambda event: (event.created_at, event.id))
-    assert newest.metrics is not None
-    return number_or_none(newest.metrics["train_loss"])
 
 
 async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
@@ -217,60 +343,33 @@ async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def watch_jobs(
-    session: Endpoints, job_ids: list[str], *, interval: float, timeout: float | None
-) -> int:
-    """Wait for jobs with a live display; the exit code of ``jobs wait``."""
-    display = make_display(job_ids)
-
-    async def on_update(job: FineTuningJob) -> None:
-        display.update(JobLine.of(job, await _latest_train_loss(session, job.id)))
-
-    try:
-        results = await wait_for_jobs(
-            session, job_ids, poll_interval=interval, timeout=timeout, on_update=on_update
-        )
-        for job_id, outcome in results.items():
-            if isinstance(outcome, JobWaitError):
-                last = outcome.job
-                line = JobLine(job_id) if last is None else JobLine.of(last, None)
-                line.note = "timed out" if isinstance(outcome, WaitTimeout) else str(outcome.error)
-                display.update(line)
-    finally:
-        display.close()
-    outcomes = list(results.values())
-    if any(isinstance(o, WaitTimeout) for o in outcomes):
-        return EXIT_TIMEOUT
-    if all(isinstance(o, FineTuningJob) and o.status == "succeeded" for o in outcomes):
-        return EXIT_OK
-    return EXIT_JOB_FAILED
-
-
-async def _reachable(
-    session: AsyncSession, job_id: str, interval: float, timeout: float | None
-) -> None:
+async def _reachable(session: AsyncSession, job_id: str, interval: float) -> None:
     """Fail at once if the API cannot be reached or refuses the key, instead of polling.
 
-    Other errors (a 404 for this job, a passing 5xx, a 429 pause) are left to the wait,
-    which reports them per job or rides them out; this check never outlasts ``timeout``.
+    Other errors (a 404 for this job, a passing 5xx, a 429 pause) are left to the command,
+    which reports them or rides them out.
     """
     try:
-        await session.get_job(job_id, timeout=timeout or default_poll_timeout(interval))
-    except (AuthenticationError, PermissionDeniedError):
-        raise
-    except APIStatusError:
-        pass
+        await session.get_job(job_id, timeout=default_poll_timeout(interval))
+    except APIStatusError as error:
+        if error.status_code in (401, 403):
+            raise
 
 
 async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
-    await _reachable(session, job_ids[0], args.interval, args.timeout)
-    return await watch_jobs(session, job_ids, interval=args.interval, timeout=args.timeout)
+    code = await watch_jobs(session, job_ids, interval=args.interval, timeout=args.timeout)
+    if code == EXIT_TIMEOUT:
+        waited = "looked once" if args.timeout == 0 else f"waited {args.timeout:g} s"
+        print(
+            f"nebius-ft: jobs wait: not every job finished ({waited}, --timeout)", file=sys.stderr
+        )
+    return code
 
 
 async def _events(session: AsyncSession, args: argparse.Namespace) -> int:
     if args.follow:
-        await _reachable(session, args.job_id, args.interval, None)
+        await _reachable(session, args.job_id, args.interval)
         async for event in follow_events(session, args.job_id, poll_interval=args.interval):
             if args.json:
                 _json_line(event)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..testing import FakeTokenFactory
-from . import EXIT_JOB_FAILED, EXIT_OK, watch_jobs
+from ._wait import EXIT_JOB_FAILED, EXIT_OK, watch_jobs
 
 RATE_LIMITED = "ftjob-demo-rate-limited"
 

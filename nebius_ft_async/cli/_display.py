@@ -1,7 +1,9 @@
 """How the command line shows jobs: a live table on a terminal, plain lines elsewhere.
 
-The live table needs ``rich`` (the ``cli`` extra); without it, or when the output is not a
-terminal (piped, CI), each change is one plain line, so logs stay readable.
+The live table needs ``rich`` (the ``cli`` extra, see ``_live``); without it, when the output
+is not a terminal (piped, CI) or the terminal cannot move its cursor (``TERM=dumb``), each
+change of a job is one plain line as it happens, so logs stay readable. Log lines of the
+library go through ``CliLogHandler``: above the live table while it is shown, else to stderr.
 
 Numbers from the server are shown through the ``*_text`` helpers, which never raise: a value
 that is missing or cannot be shown readably (a time outside the years 1 to 9999, NaN, an int
@@ -11,11 +13,16 @@ keeps the raw numbers.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import sys
 import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import Protocol, TextIO
 
 from .._models import FineTuningJob, utc_datetime
 
@@ -124,6 +131,11 @@ class JobLine:
     def eta(self, now: float | None = None) -> str:
         return eta_text(self.estimated_finish, time.time() if now is None else now)
 
+    @property
+    def final(self) -> bool:
+        """True once nothing will change: a final status, or the watch ended (a note)."""
+        return self.status in FINAL_STATUSES or bool(self.note)
+
     def plain(self) -> str:
         parts = [self.job_id, self.status, f"steps {self.steps()}", f"loss {self.loss()}"]
         parts.append(f"eta {self.eta()}")
@@ -132,79 +144,141 @@ class JobLine:
         return "  ".join(parts)
 
 
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+TIMED_OUT = "timed out"
+"""The note of a job still going when the wait's timeout ran out."""
+_SUMMARY_ORDER = (
+    "running",
+    "queued",
+    "validating_files",
+    "waiting",
+    "succeeded",
+    "failed",
+    "cancelled",
+    TIMED_OUT,
+)
+
+
+def summary_text(lines: Iterable[JobLine], now: float | None = None) -> str:
+    """One line for many jobs: ``60 jobs: 35 running, 20 succeeded, 5 failed; last ETA 1h20m``.
+
+    Jobs are counted by the status shown, those the timeout stopped as "timed out"; the ETA
+    is the latest of the jobs still going.
+    """
+    lines = list(lines)
+    counts = Counter(TIMED_OUT if line.note == TIMED_OUT else line.status for line in lines)
+    named = [status for status in _SUMMARY_ORDER if counts[status]]
+    named += sorted(status for status in counts if status not in _SUMMARY_ORDER)
+    text = f"{len(lines)} job{'s' if len(lines) != 1 else ''}: "
+    text += ", ".join(f"{counts[status]} {status}" for status in named)
+    going = [line for line in lines if not line.final and line.estimated_finish is not None]
+    if going:
+        last = max(going, key=lambda line: line.estimated_finish or 0)
+        text += f"; last ETA {last.eta(now)}"
+    return text
+
+
 class Display(Protocol):
+    """Where ``jobs wait`` shows its jobs."""
+
     def update(self, line: JobLine) -> None: ...
 
     def close(self) -> None: ...
 
 
 class PlainDisplay:
-    """One line per change, for logs and pipes."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._last: dict[str, str] = {}
-
-    def update(self, line: JobLine) -> None:
-        text = line.plain()
-        if self._last.get(line.job_id) != text:
-            self._last[line.job_id] = text
-            print(text, file=self._out, flush=True)
-
-    def close(self) -> None:
-        return None
-
-
-_STATUS_STYLE = {
-    "succeeded": "bold green",
-    "failed": "bold red",
-    "cancelled": "yellow",
-    "running": "cyan",
-}
-
-
-class LiveDisplay:
-    """A table redrawn in place, one row per job (needs rich)."""
+    """One line per change of a job (its status, steps, loss or note), then a summary."""
 
     def __init__(self, job_ids: list[str], out: TextIO) -> None:
-        from rich.console import Console
-        from rich.live import Live
-
+        self._out = out
         self._lines = {job_id: JobLine(job_id) for job_id in job_ids}
-        self._live = Live(
-            self._table(), console=Console(file=out), refresh_per_second=8, transient=False
-        )
-        self._live.start()
-
-    def _table(self) -> Any:
-        from rich.markup import escape
-        from rich.table import Table
-
-        table = Table(title="fine-tuning jobs", expand=False)
-        for header in ("job", "status", "steps", "train loss", "ETA", "note"):
-            table.add_column(header)
-        for line in self._lines.values():  # server text is escaped: "[...]" is not markup
-            style = _STATUS_STYLE.get(line.status, "")
-            status = f"[{style}]{escape(line.status)}[/]" if style else escape(line.status)
-            cells = (line.steps(), line.loss(), line.eta(), line.note)
-            table.add_row(escape(line.job_id), status, *map(escape, cells))
-        return table
+        self._shown: dict[str, tuple[object, ...]] = {}
 
     def update(self, line: JobLine) -> None:
         self._lines[line.job_id] = line
-        self._live.update(self._table())
+        # the ETA alone changes with the clock: it is not a change worth a line
+        key = (line.status, line.steps(), line.loss(), line.note)
+        if self._shown.get(line.job_id) != key:
+            self._shown[line.job_id] = key
+            print(line.plain(), file=self._out, flush=True)
 
     def close(self) -> None:
-        self._live.update(self._table())
-        self._live.stop()
+        if len(self._lines) > 1:
+            print(summary_text(self._lines.values()), file=self._out, flush=True)
+
+
+def is_dumb_terminal() -> bool:
+    """True when ``TERM`` says the terminal cannot move its cursor (``dumb``, ``unknown``)."""
+    return os.environ.get("TERM", "").lower() in ("dumb", "unknown")
 
 
 def make_display(job_ids: list[str], out: TextIO | None = None) -> Display:
-    """A live table when ``out`` is a terminal and rich is installed, else plain lines."""
+    """A live table when ``out`` is a terminal that can redraw and rich is installed, else
+    plain lines."""
     stream = out or sys.stdout
-    if stream.isatty():
+    if stream.isatty() and not is_dumb_terminal():
         try:
-            return LiveDisplay(job_ids, stream)
+            from ._live import LiveDisplay
         except ImportError:
             pass
-    return PlainDisplay(stream)
+        else:
+            return LiveDisplay(job_ids, stream)
+    return PlainDisplay(job_ids, stream)
+
+
+LOGGER_NAME = "nebius_ft_async"
+
+
+class CliLogHandler(logging.Handler):
+    """Writes the library's log records as ``nebius-ft: ...`` lines.
+
+    They go to ``sys.stderr`` as it is when the record comes (not as it was when the handler
+    was made), or to ``above`` while a live display prints them above itself.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.above: Callable[[str], None] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = f"nebius-ft: {self.format(record)}"
+            if self.above is not None:
+                self.above(text)
+            else:
+                sys.stderr.write(text + "\n")
+                sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def install_log_handler(verbose: bool) -> CliLogHandler:
+    """Send the library's warnings (and with ``verbose`` each retry, INFO) to the CLI's
+    handler only."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for old in [h for h in logger.handlers if isinstance(h, CliLogHandler)]:
+        logger.removeHandler(old)
+    handler = CliLogHandler()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+    return handler
+
+
+@contextmanager
+def logs_above(display: Display, stderr: TextIO | None = None) -> Iterator[None]:
+    """While ``display`` is live and stderr is the same kind of terminal, log lines print
+    above it instead of being written over it."""
+    print_above = getattr(display, "print_above", None)
+    err = stderr or sys.stderr
+    handlers = [h for h in logging.getLogger(LOGGER_NAME).handlers if isinstance(h, CliLogHandler)]
+    routed = print_above is not None and err.isatty()
+    if routed:
+        for handler in handlers:
+            handler.above = print_above
+    try:
+        yield
+    finally:
+        if routed:
+            for handler in handlers:
+                handler.above = None
