@@ -393,3 +393,21 @@ async def test_a_retried_session_waits_out_a_429_before_the_next_poll(
     ) as session:
         assert (await session.wait_for_model("m-abcd", poll_interval=TICK)).status == "active"
     assert api.count("GET", "/v0/models/m-abcd") == 2  # a GET is retried by the session
+
+
+async def test_call_options_reach_each_request(api: ModelsApi, session: AsyncSession) -> None:
+    api.script("GET", FULL_PATH + "?ai_project_id=p1", model(status="active"))
+    api.script("GET", "/v0/models?ai_project_id=p1", [model()])
+    api.script("POST", "/v0/models/upload?ai_project_id=p1", {"id": "file-1"})
+    api.script("POST", "/v0/models?ai_project_id=p1", model())
+    project = {"ai_project_id": "p1"}
+    assert (await session.get_model(FULL, extra_query=project)).status == "active"
+    assert len(await session.list_models(extra_query=project)) == 1
+    created = await session.create_model_from_archive(
+        b"PK", name="m", base_model="org/base", extra_query=project
+    )
+    assert created.name == FULL
+    assert [s.raw_path for s in api.seen][-2:] == [
+        "/v0/models/upload?ai_project_id=p1",
+        "/v0/models?ai_project_id=p1",
+    ]
