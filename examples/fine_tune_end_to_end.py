@@ -1,5 +1,5 @@
-"""The whole workflow: upload a training file, start a job, wait for it with progress, list its
-checkpoints and download the last checkpoint's files.
+"""The whole workflow: check and upload a training file, start a job, wait for it with
+progress, list its checkpoints and download the last checkpoint's files.
 
     python examples/fine_tune_end_to_end.py --fake                 # against a local fake API
     NEBIUS_API_KEY=... python examples/fine_tune_end_to_end.py train.jsonl --model MODEL
@@ -22,6 +22,7 @@ from nebius_ft_async import (
     SupervisedConfig,
     SupervisedHyperparameters,
     SupervisedMethod,
+    check_data_file_async,
 )
 from nebius_ft_async.testing import FakeTokenFactory
 
@@ -47,6 +48,15 @@ def show_progress(job: FineTuningJob) -> None:
 async def fine_tune(
     session: AsyncSession, training_file: Path, model: str, output: Path, poll_interval: float
 ) -> int:
+    report = await check_data_file_async(training_file)  # in a worker thread
+    print(
+        f"checked {training_file.name}: {report.examples} {report.format} examples, "
+        f"about {report.approx_tokens:,} tokens"
+    )
+    for problem in report.problems:
+        print(f"  line {problem.line}: {problem.severity}: {problem.reason}")
+    if not report.ok:
+        return 1
     uploaded = await session.upload_file(training_file)
     print(f"uploaded {uploaded.filename} ({uploaded.bytes} bytes) as {uploaded.id}")
     job = await session.create_job(

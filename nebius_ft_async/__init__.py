@@ -12,6 +12,8 @@
 import logging
 
 from ._budget import AdaptiveBudget, RequestBudget
+from ._datacheck import DataFileReport, check_data_file, check_data_file_async
+from ._dataformats import DataFormat, DataProblem
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -109,6 +111,9 @@ __all__ = [
     "ConflictError",
     "CustomModel",
     "CustomModelRequest",
+    "DataFileReport",
+    "DataFormat",
+    "DataProblem",
     "DatasetFileResult",
     "EventLevel",
     "EventType",
@@ -164,6 +169,8 @@ __all__ = [
     "WandbSettings",
     "__version__",
     "as_completed",
+    "check_data_file",
+    "check_data_file_async",
     "follow_events",
     "undeclared_fields",
     "wait_for_file",

@@ -31,6 +31,8 @@ _WINDOW = 2.0
 _FAST_GROWTH = 1.2
 _SLOW_GROWTH = 1.02
 _NEAR_LIMIT = 0.9
+_PAST_LIMIT = 1.25
+_MIN_SAMPLE = 8
 _SHORTEST_SPAN = 0.25
 _DECREASE = 0.9
 _PAUSE_JITTER = 0.1
@@ -76,14 +78,15 @@ class AdaptiveBudget:
       asked until the first ``429``.
     - A ``429`` holds every request until its ``Retry-After`` has passed (plus up to 10%
       jitter), and lowers the pace to 90% of the rate the server refills (from the
-      ``x-ratelimit-*`` headers) or else granted over the last few seconds, at most once
-      per pause.
+      ``x-ratelimit-*`` headers) or else granted over the last few seconds (counted from 8
+      answers on: fewer say nothing of the server's limit), at most once per pause.
     - ``x-ratelimit-remaining-requests`` / ``-limit-requests`` / ``-reset-requests`` (or the
       same without ``-requests``): once fewer than half the requests remain, requests are
       paced at the rate the server refills, ``(limit - remaining) / reset`` (a whole
       ``remaining`` is taken as the count rounded down, so half a request is added to it).
-    - Each second without a ``429`` the pace grows by 20%, by 2% once it is within 90% of
-      the rate at which the last ``429`` came; it never falls below ``min_rate``.
+    - Each second without a ``429`` the pace grows by 20%, by 2% while it is between 90%
+      and 125% of the rate at which the last ``429`` came (probing carefully near a limit,
+      quickly again once past it); it never falls below ``min_rate``.
     - A server-ordered pause is not waited out while more than ``max_pause`` of it is left:
       requests are refused at once until then.
     - ``sleep`` waits (tests swap it, as in ``RetryPolicy``); a session built without a
@@ -187,9 +190,10 @@ class AdaptiveBudget:
             self._window_start, self._granted = now, 0
         self._granted += 1
         if self._learned_rate is not None and now >= self._next_growth:
+            limit = self._limited_at_rate
             near_limit = (
-                self._limited_at_rate is not None
-                and self._learned_rate >= _NEAR_LIMIT * self._limited_at_rate
+                limit is not None
+                and _NEAR_LIMIT * limit <= self._learned_rate < _PAST_LIMIT * limit
             )
             self._learned_rate *= _SLOW_GROWTH if near_limit else _FAST_GROWTH
             self._next_growth = now + _GROWTH_EVERY
@@ -232,7 +236,7 @@ class AdaptiveBudget:
         if elapsed >= 2 * _WINDOW:
             return None
         granted = self._granted + self._previous_window
-        if granted == 0:
+        if granted < _MIN_SAMPLE:  # too few to say what the server grants
             return None
         span = elapsed + _WINDOW if self._previous_window else max(elapsed, _SHORTEST_SPAN)
         return granted / span

@@ -191,9 +191,10 @@ async def test_the_pace_grows_back_slowly_near_the_rate_of_the_last_429() -> Non
         if pace(budget) != rates[-1]:
             rates.append(pace(budget))
     assert len(rates) >= 28  # grew about once a second
-    growths = [later / earlier for earlier, later in itertools.pairwise(rates)]
-    assert growths == [pytest.approx(1.02)] * len(growths)  # 9/s is within 90% of 10/s
-    assert rates[-1] > 10.0  # and it probes past the rate of the last 429
+    for earlier, later in itertools.pairwise(rates):  # 9/s is within 90% of 10/s
+        expected = 1.02 if earlier < 1.25 * 10.0 else 1.2  # past 125%: the limit moved
+        assert later / earlier == pytest.approx(expected)
+    assert rates[-1] > 12.5  # it probed past the rate of the last 429, then sped up
 
 
 async def test_the_pace_grows_fast_far_below_the_last_429_then_slowly_near_it() -> None:
@@ -210,15 +211,29 @@ async def test_the_pace_grows_fast_far_below_the_last_429_then_slowly_near_it() 
             rates.append(pace(budget))
     assert len(rates) >= 28
     fast = slow = 0
+    refill = (20 - 0.5) / 2  # none left is "less than one": half a request is counted
     for earlier, later in itertools.pairwise(rates):
-        if earlier < 0.9 * 10.0:
-            assert later / earlier == pytest.approx(1.2)
-            fast += 1
-        else:
+        if 0.9 * refill <= earlier < 1.25 * refill:
             assert later / earlier == pytest.approx(1.02)
             slow += 1
+        else:
+            assert later / earlier == pytest.approx(1.2)
+            fast += 1
     assert fast >= 5 and slow >= 5
-    assert 10.0 < rates[-1] < 20.0
+    assert rates[-1] > 1.25 * refill
+
+
+async def test_a_429_after_a_few_answers_sets_no_pace_from_them() -> None:
+    clock = FakeTime()
+    budget = clock.budget()
+    for tenth in range(3):  # three answers say nothing of what the server grants
+        answer_at(clock, budget, START + tenth / 10)
+    answer_at(clock, budget, START + 0.3, 429)
+    assert budget.rate is None
+    for tenth in range(8):
+        answer_at(clock, budget, START + 2.0 + tenth / 10)
+    answer_at(clock, budget, START + 2.8, 429)  # eight do
+    assert pace(budget) < 10.0
 
 
 async def test_429s_in_the_cooldown_do_not_lower_the_pace_again() -> None:

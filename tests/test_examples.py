@@ -18,6 +18,7 @@ def test_end_to_end_example_against_the_fake(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
+    assert "checked train.jsonl: 200 conversational examples" in result.stdout
     assert "uploaded train.jsonl" in result.stdout
     assert "succeeded" in result.stdout
     downloaded = list((tmp_path / "out").iterdir())

@@ -8,6 +8,7 @@
     nebius-ft events ftjob-abc [--follow] [--json] [--timeout S]
     nebius-ft checkpoints ftjob-abc [--json] [--timeout S]
     nebius-ft operations results OPERATION_ID [--json] [--timeout S]
+    nebius-ft files check train.jsonl [--json]  # no account, no network
     nebius-ft mcp [--allow-create] [--allow-upload] [--root DIR]   # see nebius_ft_async.mcp
 
 Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``; these, ``-v``
@@ -47,6 +48,7 @@ from .._session import AsyncSession
 from .._urls import normalize_base_url
 from ..mcp import add_command as add_mcp_command
 from ._display import count_text, install_log_handler, loss_text, steps_text, when_text
+from ._files import add_files_command
 from ._wait import EXIT_JOB_FAILED, EXIT_OK, EXIT_TIMEOUT, watch_jobs
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -160,6 +162,7 @@ COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
     _add_events,
     _add_checkpoints,
     _add_operations,
+    add_files_command,
     add_mcp_command,
     _add_demo,
 ]
