@@ -17,6 +17,8 @@ import msgspec
 from ._models import (
     checkpoint_decoder,
     checkpoint_page_decoder,
+    custom_model_decoder,
+    custom_model_list_decoder,
     event_page_decoder,
     file_decoder,
     file_page_decoder,
@@ -138,6 +140,18 @@ LIST_FILES = Route("GET", FILES, file_page_decoder, project_scoped=True)
 FILE_CONTENT = Route("GET", FILE + "/content", _AsBytes())
 DOWNLOAD_FILE = Route("GET", FILE + "/content", _Nothing())
 
+MODELS = "/v0/models"
+SHORT_MODEL = MODELS + "/{name}"
+FULL_MODEL = MODELS + "/{vendor}/{full_name}"
+
+CREATE_MODEL = Route("POST", MODELS, custom_model_decoder, idempotent=False)
+LIST_MODELS = Route("GET", MODELS, custom_model_list_decoder)
+UPLOAD_MODEL_ARCHIVE = Route("POST", MODELS + "/upload", file_decoder, idempotent=False)
+GET_MODEL = Route("GET", SHORT_MODEL, custom_model_decoder)
+GET_FULL_MODEL = Route("GET", FULL_MODEL, custom_model_decoder)
+DELETE_MODEL = Route("DELETE", SHORT_MODEL, custom_model_decoder, idempotent=False)
+DELETE_FULL_MODEL = Route("DELETE", FULL_MODEL, custom_model_decoder, idempotent=False)
+
 ROUTES: tuple[Route[Any], ...] = (
     GET_JOB,
     LIST_JOBS,
@@ -155,5 +169,12 @@ ROUTES: tuple[Route[Any], ...] = (
     LIST_FILES,
     FILE_CONTENT,
     DOWNLOAD_FILE,
+    CREATE_MODEL,
+    LIST_MODELS,
+    UPLOAD_MODEL_ARCHIVE,
+    GET_MODEL,
+    GET_FULL_MODEL,
+    DELETE_MODEL,
+    DELETE_FULL_MODEL,
 )
 """Every route the client calls (the fake serves each: a test checks it)."""
