@@ -144,9 +144,11 @@ MODELS = "/v0/models"
 SHORT_MODEL = MODELS + "/{name}"
 FULL_MODEL = MODELS + "/{vendor}/{full_name}"
 
-CREATE_MODEL = Route("POST", MODELS, custom_model_decoder, idempotent=False)
-LIST_MODELS = Route("GET", MODELS, custom_model_list_decoder)
-UPLOAD_MODEL_ARCHIVE = Route("POST", MODELS + "/upload", file_decoder, idempotent=False)
+CREATE_MODEL = Route("POST", MODELS, custom_model_decoder, idempotent=False, project_scoped=True)
+LIST_MODELS = Route("GET", MODELS, custom_model_list_decoder, project_scoped=True)
+UPLOAD_MODEL_ARCHIVE = Route(
+    "POST", MODELS + "/upload", file_decoder, idempotent=False, project_scoped=True
+)
 GET_MODEL = Route("GET", SHORT_MODEL, custom_model_decoder)
 GET_FULL_MODEL = Route("GET", FULL_MODEL, custom_model_decoder)
 DELETE_MODEL = Route("DELETE", SHORT_MODEL, custom_model_decoder, idempotent=False)

@@ -103,8 +103,9 @@ class AsyncSession(Endpoints):
     ``hooks`` (a ``Hooks``, or several) are called as each request is sent, each answer
     received and each retry scheduled; ``nebius_ft_async.otel`` builds OpenTelemetry ones.
 
-    ``ai_project_id`` scopes the endpoints that take one (creating and listing jobs, files
-    and operations) to an AI Studio project; a call's own ``ai_project_id=`` overrides it.
+    ``ai_project_id`` scopes the endpoints that take one (creating and listing jobs, files,
+    operations and custom models) to an AI Studio project; a call's own ``ai_project_id=``
+    overrides it.
 
     Every request (each retry too) takes a turn from one ``budget``, an ``AdaptiveBudget``
     unless another ``RequestBudget`` is given: it slows every request of the session down
