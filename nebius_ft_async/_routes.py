@@ -102,6 +102,8 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     json: bytes | None = None
     """An encoded JSON body."""
     upload: Upload | None = None
+    """A multipart form to stream; with ``download_to``, it makes the call a transfer:
+    bounded by silence on the wire rather than by a total time."""
     download_to: Path | None = None
     """Stream the answer into this file (atomically) instead of reading it into memory."""
     timeout: float | None = None
@@ -110,11 +112,6 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     extra_headers: Mapping[str, str] | None = None
     extra_query: Mapping[str, str] | None = None
     ai_project_id: str | None = None
-
-    @property
-    def is_transfer(self) -> bool:
-        """An upload or a download: bounded by silence on the wire, not a total time."""
-        return self.upload is not None or self.download_to is not None
 
 
 JOBS = "/v1/fine_tuning/jobs"

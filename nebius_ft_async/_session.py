@@ -334,7 +334,7 @@ class AsyncSession(Endpoints):
         """
         if call.max_retries is not None:
             _check_retries(call.max_retries)
-        if call.is_transfer:
+        if call.upload is not None or call.download_to is not None:
             return self._transfer(call)
         deadline = None if call.timeout is None else self._deadline(call.timeout)
         body = None if call.json is None else self._json_body(call.json)
@@ -604,7 +604,15 @@ class AsyncSession(Endpoints):
                 )
             if deadline is not None:
                 wire = _within(wire, deadline - asyncio.get_running_loop().time())
-            client = self._client_session()  # after the wait for a slot: close() may have run
+            # after the wait for a slot: close() may have run, or the loop be another one
+            client = self._client
+            if (
+                client is None
+                or self._closed
+                or not self._own_client
+                or self._loop is not asyncio.get_running_loop()
+            ):
+                client = self._client_session()
             hooks = self._hooks
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
