@@ -8,7 +8,7 @@ The endpoints describe calls; the session reads every one of them along one path
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
@@ -52,6 +52,10 @@ class _Nothing:
 
     def decode(self, buf: bytes, /) -> None:
         return None
+
+
+Progress = Callable[[int, int | None], object]
+"""Told how far a transfer got: bytes so far, and the total when known."""
 
 
 class Route(msgspec.Struct, Generic[T], frozen=True, gc=False):
@@ -106,6 +110,8 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     bounded by silence on the wire rather than by a total time."""
     download_to: Path | None = None
     """Stream the answer into this file (atomically) instead of reading it into memory."""
+    on_progress: Progress | None = None
+    """Told ``(bytes so far, total or None)`` as a transfer moves."""
     timeout: float | None = None
     """Seconds for the whole call, retries included."""
     max_retries: int | None = None
