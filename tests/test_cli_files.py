@@ -218,19 +218,28 @@ async def test_timeout_gives_exit_code_124() -> None:
     assert late.code == 124 and "--timeout 0.5" in late.err
 
 
-@pytest.mark.parametrize(("term", "spinner_shown"), [("xterm-256color", True), ("dumb", False)])
-async def test_a_spinner_shows_during_an_upload_on_a_terminal_only(
-    fake: FakeTokenFactory, tmp_path: Path, term: str, spinner_shown: bool
+@pytest.mark.parametrize(("term", "bar_shown"), [("xterm-256color", True), ("dumb", False)])
+async def test_a_progress_bar_shows_during_transfers_on_a_terminal_only(
+    fake: FakeTokenFactory, tmp_path: Path, term: str, bar_shown: bool
 ) -> None:
     data = tmp_path / "train.jsonl"
     data.write_text(GOOD * 1000)
     args = ["files", "upload", str(data)]
     code, shown = await on_terminal(fake.url, fake.api_key, args, None, term=term)
     assert code == 0, shown
-    assert ("uploading train.jsonl (" in shown) is spinner_shown
-    assert ("\x1b[" in shown) is spinner_shown
+    assert ("uploading train.jsonl" in shown) is bar_shown
+    assert (f"/{data.stat().st_size / 1000:.1f} kB" in shown) is bar_shown
+    assert ("\x1b[" in shown) is bar_shown
     (file_id,) = fake.files
     assert f"id  {file_id}" in shown
+
+    copy = tmp_path / "copy.jsonl"
+    args = ["files", "download", file_id, str(copy)]
+    code, shown = await on_terminal(fake.url, fake.api_key, args, None, term=term)
+    assert code == 0, shown
+    assert copy.read_bytes() == data.read_bytes()
+    assert ("downloading copy.jsonl" in shown) is bar_shown
+    assert (f"/{data.stat().st_size / 1000:.1f} kB" in shown) is bar_shown
 
 
 async def test_interrupted_gives_exit_code_130() -> None:

@@ -3,7 +3,7 @@
 ``upload`` checks a fine-tuning file first (as ``files check`` does) and sends nothing when
 it has errors; ``download`` is atomic, as ``AsyncSession.download_file`` is: an interrupted
 download leaves no partial file under the destination's name. While a file is on the wire a
-spinner with the time spent shows on a terminal.
+progress bar shows on a terminal (a spinner while a file is checked).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 
 from .._datacheck import check_data_file
+from .._files import _safe_filename
 from .._models import FileObject
 from .._session import AsyncSession
 from ._display import when_text
@@ -33,6 +34,7 @@ from ._shared import (
     size_text,
     spinner,
     timeout_option,
+    transfer_bar,
     whole_number,
 )
 
@@ -104,7 +106,6 @@ async def files_upload(session: AsyncSession, args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"nebius-ft: cannot read {path}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE
-    size = info.st_size
     if not stat.S_ISREG(info.st_mode):
         print(f"nebius-ft: cannot upload {path}: not a file", file=sys.stderr)
         return EXIT_USAGE
@@ -119,8 +120,10 @@ async def files_upload(session: AsyncSession, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_FAILED
-    with spinner(f"uploading {path.name} ({size_text(size)})"):
-        response = await session.with_raw_response(session.upload_file, path, purpose=args.purpose)
+    with transfer_bar(f"uploading {path.name}") as on_progress:
+        response = await session.with_raw_response(
+            session.upload_file, path, purpose=args.purpose, on_progress=on_progress
+        )
     if args.json:
         print_raw(response)
     else:
@@ -162,12 +165,13 @@ async def files_download(session: AsyncSession, args: argparse.Namespace) -> int
     details = await session.with_raw_response(session.get_file, args.file_id)
     file = details.parse()
     destination = Path(args.destination)
+    if await anyio.Path(destination).is_dir():  # named as download_files names it
+        destination /= _safe_filename(file.filename, file.id, set())
     try:
-        with spinner(f"downloading {file.filename or file.id} ({size_text(file.bytes)})"):
-            if await anyio.Path(destination).is_dir():
-                (written,) = await session.download_files([args.file_id], destination)
-            else:
-                written = await session.download_file(args.file_id, destination)
+        with transfer_bar(f"downloading {destination.name}") as on_progress:
+            written = await session.download_file(
+                args.file_id, destination, on_progress=on_progress
+            )
     except OSError as error:
         print(f"nebius-ft: cannot write {destination}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE

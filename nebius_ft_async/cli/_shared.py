@@ -1,5 +1,5 @@
 """What the commands that talk to the API share: options, ``--json`` output as the server
-sent it, confirmation before a change, and a spinner while a file is on the wire.
+sent it, confirmation before a change, a progress bar while a file is on the wire.
 
 A command group lives in its own module with one ``add_*`` function that adds its parser
 (``_files_api``, ``_jobs_write``, ``_fake``); these helpers keep their flags and their
@@ -19,6 +19,7 @@ import msgspec
 from .._checks import positive_seconds
 from .._datacheck import DataFileReport
 from .._raw import RawResponse
+from .._routes import Progress
 from ._display import PLACEHOLDER, is_dumb_terminal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -123,6 +124,33 @@ def spinner(text: str) -> Iterator[None]:
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         progress.add_task(text, total=None)
         yield
+
+
+@contextmanager
+def transfer_bar(text: str) -> Iterator[Progress | None]:
+    """A progress bar on stderr (bytes done of the total, speed, time left) while the block
+    runs, on a terminal that can redraw: the ``on_progress`` to give the transfer. ``None``
+    otherwise, and nothing is drawn."""
+    if not can_draw():
+        yield None
+        return
+    from rich import progress as bars
+    from rich.console import Console
+
+    columns = (
+        bars.TextColumn("{task.description}"),
+        bars.BarColumn(),
+        bars.DownloadColumn(),
+        bars.TransferSpeedColumn(),
+        bars.TimeRemainingColumn(),
+    )
+    with bars.Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(text, total=None)
+
+        def on_progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield on_progress
 
 
 def size_text(count: int) -> str:
