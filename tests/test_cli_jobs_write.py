@@ -169,3 +169,24 @@ async def test_cancel_asks_on_a_terminal(fake: FakeTokenFactory) -> None:
     assert code == 1 and "not cancelled" in shown and fake.jobs[job_id].cancelled_at is None
     code, shown = await on_terminal(fake.url, fake.api_key, ["jobs", "cancel", job_id], b"y")
     assert code == 0 and f"{job_id} cancelled" in shown, shown
+
+
+async def test_create_and_wait_exits_1_when_the_job_fails() -> None:
+    job = {"id": "ftjob-1", "created_at": 1, "model": "m", "training_file": "f"}
+    failure = {"code": "bad_data", "message": "the data could not be read"}
+
+    async def create(request: web.Request) -> web.Response:
+        return web.json_response(job | {"status": "queued"})
+
+    async def get(request: web.Request) -> web.Response:
+        return web.json_response(job | {"status": "failed", "error": failure})
+
+    app = web.Application()
+    app.router.add_post(CREATE, create)
+    app.router.add_get(CREATE + "/ftjob-1", get)
+    async with TestServer(app, host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        args = ["jobs", "create", "--model", "m", "--training-file", "f", "--yes", "--wait"]
+        waited = await nebius_ft(*args, "--interval", "0.01", url=url, key="k")
+    assert waited.code == 1, waited.err
+    assert "the data could not be read" in waited.out
