@@ -1,4 +1,5 @@
-"""The ``nebius-ft`` command: look at jobs, wait for them with live progress, run a demo.
+"""The ``nebius-ft`` command: upload data, start jobs, wait for them with live progress,
+download what they made, serve a fake API for tests, run a demo.
 
 ::
 
@@ -121,7 +122,7 @@ def _add_jobs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     jobs = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     get = _command(jobs, "get", "show a job", common)
     get.add_argument("job_id")
-    get.add_argument("--json", action="store_true", help="print the job as JSON")
+    get.add_argument("--json", action="store_true", help="print the job as the API sent it")
     _timeout_option(get)
     get.set_defaults(run=_jobs_get)
     wait = _command(jobs, "wait", "wait for jobs, with live progress", common)
@@ -188,7 +189,8 @@ COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nebius-ft",
-        description="Watch Nebius Token Factory fine-tuning jobs from the command line.",
+        description="Upload data, start and watch Nebius Token Factory fine-tuning jobs, and "
+        "download what they made, from the command line.",
         epilog="Start with 'nebius-ft demo': it needs no account and no network.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
