@@ -15,8 +15,8 @@ Redis keys, under ``prefix:{name}``:
 
 Each replica watches the jobs it holds with a ``JobMonitor`` of its own. Every round it
 renews its lease, claims free jobs up to its fair share (``ceil(jobs / live replicas)``),
-gives back what it holds beyond that when that is more than a quarter over (it stops
-polling them first: so a replica that joins gets its share), and drops jobs another
+gives back what it holds beyond that when more replicas are live than at its last round (it
+stops polling them first: so a replica that joins gets its share), and drops jobs another
 replica holds (it was taken for dead). While Redis cannot be reached it goes on with the
 jobs it has, keeping their outcomes until Redis is back.
 """
@@ -65,7 +65,7 @@ end
 
 # KEYS: owners, replicas, epoch. ARGV: me, lease ms, most jobs to hold (0: no cap).
 # Renews my lease, drops ended replicas, claims free jobs up to my share.
-# Returns {epoch or false, jobs I hold, my share, claimed job ids...}.
+# Returns {epoch or false, jobs I hold, my share, live replicas, claimed job ids...}.
 _CLAIM = (
     _NOW
     + """
@@ -89,7 +89,7 @@ for i = 1, #owners, 2 do
     free[#free + 1] = owners[i]
   end
 end
-local result = {redis.call('GET', KEYS[3]), 0, share}
+local result = {redis.call('GET', KEYS[3]), 0, share, live}
 for _, job in ipairs(free) do
   if mine >= share then break end
   redis.call('HSET', KEYS[1], job, me)
@@ -254,10 +254,11 @@ class ReplicaMonitor:
                 print(finished.job_id, finished.status)
 
     Every third of ``lease`` seconds a replica renews its hold on its jobs, claims free
-    ones up to its fair share and gives back those beyond it; a replica that stops (killed,
-    or cut off from Redis) loses its jobs when its lease ends, and the others take them
-    over within one ``lease``. ``close`` (leaving ``async with``) gives its jobs back at
-    once. ``max_jobs`` caps how many jobs this replica holds.
+    ones (jobs added wait for that) up to its fair share and, when a replica joined, gives
+    back those beyond it; a replica that stops (killed, or cut off from Redis) loses its
+    jobs when its lease ends, and the others take them over within one ``lease``.
+    ``close`` (leaving ``async with``) gives its jobs back at once. ``max_jobs`` caps how
+    many jobs this replica holds.
 
     Each replica polls its jobs with a ``JobMonitor`` (``poll_interval``, ``timeout``,
     ``max_concurrent_polls``, ``on_update``, ``poll_timeout``, ``fleet_refresh`` are
@@ -325,6 +326,7 @@ class ReplicaMonitor:
         self._kept: dict[str, Outcome] = {}  # outcomes not yet published
         self._epoch: str | None = None
         self._joined = False  # False until the first round, and after Redis was away
+        self._live = 0  # live replicas at the last round
         self._round_now = asyncio.Event()
         self._jobs_added = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -358,7 +360,8 @@ class ReplicaMonitor:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop watching, and give this replica's jobs back so others take them at once."""
+        """Stop watching, publish the outcomes kept while Redis was away, and give this
+        replica's jobs back so others take them at once."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -367,6 +370,8 @@ class ReplicaMonitor:
         held = sorted(self._held)
         self._held.clear()
         with contextlib.suppress(*REDIS_DOWN):  # else its lease ends by itself
+            if self._joined:
+                await self._publish_kept()
             await self._link.call(
                 self._release(keys=[self._owners, self._replicas], args=[self.replica_id, 1, *held])
             )
@@ -435,12 +440,13 @@ class ReplicaMonitor:
         if epoch != self._epoch:  # Redis lost its data since the last round
             await self._rejoin()
             return
-        held, share = int(answer[1]), int(answer[2])
-        self._watch(job.decode() for job in answer[3:])
+        held, share, live = int(answer[1]), int(answer[2]), int(answer[3])
+        self._watch(job.decode() for job in answer[4:])
         if held != len(self._held):  # some were taken over: this replica was taken for dead
             mine = await self._link.call(self._mine(keys=[self._owners], args=[self.replica_id]))
             self._drop(self._held - {job.decode() for job in mine})
-        if len(self._held) > share + max(1, share // 4):  # a replica joined: make room
+        joined, self._live = live > self._live, live
+        if joined and len(self._held) > share:  # a replica joined: make room for it
             excess = sorted(self._held)[share:]
             self._drop(excess)  # polling stops before another replica can claim them
             await self._link.call(

@@ -471,13 +471,16 @@ async def test_replica_processes_share_the_budget_and_survive_a_kill(
     redis: Redis, redis_server: RedisServer, tmp_path: Path
 ):
     async with AttributingFake(3, rate_limit=SERVER_RATE, rate_burst=3) as fake:
-        jobs = fake.add_jobs(30, finish_after=lambda i: 1.0 + 0.1 * i)
+        jobs = fake.add_jobs(30, finish_after=lambda i: 2.0 + 0.1 * i)
         replicas = Replicas(fake, redis_server.url, "fleet", tmp_path)
         try:
             await _replicas_live(redis, "fleet", 3)
             await register_jobs(redis, jobs, name="fleet")
             await wait_until(lambda: len({job_id for job_id, _ in fake.polls}) == 30, 30)
             replicas.kill(0)  # it has polled each job it held
+            orphans = {job_id for job_id, address in fake.polls if address == "127.0.0.1"}
+            published = await redis.xrange("nebius-ft:{fleet}:finished")
+            orphans -= {fields[b"job_id"].decode() for _, fields in published}
             finished = await collect(redis, "fleet", 30)
         finally:
             replicas.close()
@@ -485,8 +488,9 @@ async def test_replica_processes_share_the_budget_and_survive_a_kill(
     assert fake.rate_limited == 0  # 3 processes, one budget below the key's rate
     pollers = never_polled_by_two(fake.polls)
     assert {address for _, address in fake.polls} == {"127.0.0.1", "127.0.0.2", "127.0.0.3"}
-    # jobs the killed replica held were taken over and finished by the others
-    assert any(p[0] == "127.0.0.1" and len(p) > 1 for p in pollers.values())
+    assert orphans  # the killed replica held jobs not yet finished: others took them over
+    assert all(pollers[job_id][0] == "127.0.0.1" for job_id in orphans)
+    assert all(len(pollers[job_id]) == 2 for job_id in orphans)
 
 
 async def test_replica_processes_go_on_while_redis_restarts(
