@@ -38,12 +38,15 @@ from ._redis_link import (
     DEFAULT_REDIS_TIMEOUT,
     DEFAULT_RETRY_EVERY,
     REDIS_DOWN,
+    PastDeadline,
     RedisLink,
     key_base,
 )
 from ._retry import Sleep, parse_retry_after
 
 _PAUSE_JITTER = 0.1
+_TOO_LATE = 0.001
+"""The wait a turn is refused with when its deadline passed while Redis was asked."""
 
 _PACE = """
 local function now_ms()
@@ -207,6 +210,8 @@ class RedisBudget:
     - Each turn is one Redis round trip (a second one only for a turn that had to wait, to
       see whether a pause began meanwhile); a ``record`` goes to Redis only when it teaches
       something (a 429, or a lower refill rate), in the background.
+    - A turn keeps its deadline even while Redis is slow to answer: a turn whose deadline
+      comes first is refused at it, and Redis is not taken as unreachable for that.
     - If Redis cannot be reached within ``redis_timeout`` seconds, requests draw on
       ``fallback`` (an ``AdaptiveBudget`` of this process, which is told every answer all
       along, so it knows the pace) and Redis is tried again every ``retry_every`` seconds;
@@ -264,6 +269,8 @@ class RedisBudget:
         if self._link.usable():
             try:
                 return await self._shared_turn(deadline)
+            except PastDeadline:
+                return _TOO_LATE  # Redis did not answer before the call's deadline
             except REDIS_DOWN:
                 pass  # the link logged it: this turn comes from the fallback
         return await self.fallback.acquire(deadline)
@@ -283,17 +290,18 @@ class RedisBudget:
             self._acquire(
                 keys=[self._key],
                 args=[self._ceiling, self._burst, max_wait, self.max_pause * 1000],
-            )
+            ),
+            deadline,
         )
         refused, wait_ms, pace = int(answer[0]), float(answer[1]), float(answer[2])
         self.rate = pace or None
         wait = wait_ms / 1000
         if refused:
-            return max(wait, 0.001)
+            return max(wait, _TOO_LATE)
         while wait > 0:
             await self._sleep(wait)
             # another process's 429 may have begun a pause while this turn waited
-            left = await self._link.call(self._pause_left(keys=[self._key]))
+            left = await self._link.call(self._pause_left(keys=[self._key]), deadline)
             wait = float(left) / 1000
             if wait > self.max_pause or (deadline is not None and loop.time() + wait > deadline):
                 return wait

@@ -18,7 +18,9 @@ renews its lease, claims free jobs up to its fair share (``ceil(jobs / live repl
 gives back what it holds beyond that when more replicas are live than at its last round (it
 stops polling them first: so a replica that joins gets its share), and drops jobs another
 replica holds (it was taken for dead). While Redis cannot be reached it goes on with the
-jobs it has, keeping their outcomes until Redis is back.
+jobs it has, keeping their outcomes until Redis is back; then, since no lease could be renewed
+meanwhile, it takes over no other replica's jobs for one lease, the time they have to come
+back.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ local function now_ms()
 end
 """
 
-# KEYS: owners, replicas, epoch. ARGV: me, lease ms, most jobs to hold (0: no cap).
+# KEYS: owners, replicas, epoch. ARGV: me, lease ms, most jobs to hold (0: no cap), 1 to
+# take over jobs of ended replicas too (else only jobs nobody holds).
 # Renews my lease, drops ended replicas, claims free jobs up to my share.
 # Returns {epoch or false, jobs I hold, my share, live replicas, claimed job ids...}.
 _CLAIM = (
@@ -71,6 +74,7 @@ _CLAIM = (
     + """
 local now = now_ms()
 local me, lease, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local take_over = ARGV[4] == '1'
 redis.call('ZADD', KEYS[2], now + lease, me)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local live = redis.call('ZCARD', KEYS[2])
@@ -85,7 +89,7 @@ for i = 1, #owners, 2 do
   elseif owner ~= '' and alive[owner] == nil then
     alive[owner] = redis.call('ZSCORE', KEYS[2], owner) ~= false
   end
-  if owner == '' or (owner ~= me and not alive[owner]) then
+  if owner == '' or (take_over and owner ~= me and not alive[owner]) then
     free[#free + 1] = owners[i]
   end
 end
@@ -327,6 +331,8 @@ class ReplicaMonitor:
         self._epoch: str | None = None
         self._joined = False  # False until the first round, and after Redis was away
         self._live = 0  # live replicas at the last round
+        # after Redis was away every lease ended: others get one lease to come back first
+        self._take_over_from = 0.0
         self._round_now = asyncio.Event()
         self._jobs_added = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -433,7 +439,12 @@ class ReplicaMonitor:
             await self._rejoin()
         claim = self._claim(
             keys=[self._owners, self._replicas, self._epoch_key],
-            args=[self.replica_id, int(self.lease * 1000), self._max_jobs],
+            args=[
+                self.replica_id,
+                int(self.lease * 1000),
+                self._max_jobs,
+                int(asyncio.get_running_loop().time() >= self._take_over_from),
+            ],
         )
         answer = await self._link.call(claim)
         epoch = answer[0].decode() if answer[0] else None
@@ -473,6 +484,8 @@ class ReplicaMonitor:
                 ],
             )
         )
+        if self._epoch is not None:
+            self._take_over_from = asyncio.get_running_loop().time() + self.lease
         self._epoch = answer[0].decode()
         kept = {job.decode() for job in answer[1:]}
         self._unregistered.clear()

@@ -42,6 +42,10 @@ def key_base(prefix: str, name: str) -> str:
     return f"{prefix}:{{{name}}}"
 
 
+class PastDeadline(Exception):
+    """A Redis call not answered by the caller's deadline (internal: never raised to users)."""
+
+
 class RedisLink:
     """Whether Redis answered last time, and when to try it again if it did not.
 
@@ -59,15 +63,24 @@ class RedisLink:
         """True while Redis is up, or when it is time to try it again."""
         return not self.down or asyncio.get_running_loop().time() >= self._retry_at
 
-    async def call(self, awaitable: Awaitable[_T]) -> _T:
-        """Await one Redis call within the link's timeout; note whether Redis answered.
+    async def call(self, awaitable: Awaitable[_T], deadline: float | None = None) -> _T:
+        """Await one Redis call within the link's timeout (and by ``deadline``, a loop time,
+        if that comes first); note whether Redis answered.
 
-        Raises what the call raised: one of ``REDIS_DOWN`` when Redis is not there.
+        Raises what the call raised: one of ``REDIS_DOWN`` when Redis is not there, and
+        ``PastDeadline`` when ``deadline`` came before the answer (Redis is not blamed).
         """
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.timeout
+        by_deadline = deadline is not None and deadline < give_up
+        if deadline is not None and by_deadline:
+            give_up = deadline
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout_at(give_up):
                 result = await awaitable
         except REDIS_DOWN as error:
+            if by_deadline and isinstance(error, TimeoutError):
+                raise PastDeadline from None
             self.failed(error)
             raise
         self.answered()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -289,6 +290,22 @@ async def test_the_budget_falls_back_while_redis_is_away_and_rejoins(
     await client.aclose()
 
 
+async def test_a_turn_asked_of_a_stalled_redis_keeps_its_deadline(redis_server: RedisServer):
+    client = Redis.from_url(redis_server.url)
+    budget = RedisBudget(client, name="key", rate=1000, redis_timeout=30)
+    assert await budget.acquire(None) is None
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)  # connected, but no answer
+    try:
+        wait = await budget.acquire(asyncio.get_running_loop().time() + 0.2)
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
+    assert wait is not None and wait > 0  # refused at its deadline, not 30 s later
+    assert budget.shared  # a late answer is not Redis being away
+    assert await budget.acquire(None) is None
+    await client.aclose()
+
+
 def test_settings_are_checked(redis_server: RedisServer):
     client = Redis.from_url(redis_server.url)
     with pytest.raises(ValueError, match="rate"):
@@ -471,10 +488,10 @@ async def test_replica_processes_share_the_budget_and_survive_a_kill(
     redis: Redis, redis_server: RedisServer, tmp_path: Path
 ):
     async with AttributingFake(3, rate_limit=SERVER_RATE, rate_burst=3) as fake:
-        jobs = fake.add_jobs(30, finish_after=lambda i: 2.0 + 0.1 * i)
         replicas = Replicas(fake, redis_server.url, "fleet", tmp_path)
         try:
             await _replicas_live(redis, "fleet", 3)
+            jobs = fake.add_jobs(30, finish_after=lambda i: 1.0 + 0.1 * i)
             await register_jobs(redis, jobs, name="fleet")
             await wait_until(lambda: len({job_id for job_id, _ in fake.polls}) == 30, 30)
             replicas.kill(0)  # it has polled each job it held
@@ -498,10 +515,10 @@ async def test_replica_processes_go_on_while_redis_restarts(
 ):
     redis = Redis.from_url(durable_redis_server.url, socket_connect_timeout=0.3)
     async with AttributingFake(2) as fake:
-        jobs = fake.add_jobs(20, finish_after=lambda i: 0.5 + 0.15 * i)
         replicas = Replicas(fake, durable_redis_server.url, "fleet", tmp_path)
         try:
             await _replicas_live(redis, "fleet", 2)
+            jobs = fake.add_jobs(20, finish_after=lambda i: 0.5 + 0.15 * i)
             await register_jobs(redis, jobs, name="fleet")
             finished = await collect(redis, "fleet", 3)
             durable_redis_server.kill()
