@@ -453,9 +453,13 @@ class ReplicaMonitor:
             return
         held, share, live = int(answer[1]), int(answer[2]), int(answer[3])
         self._watch(job.decode() for job in answer[4:])
-        if held != len(self._held):  # some were taken over: this replica was taken for dead
-            mine = await self._link.call(self._mine(keys=[self._owners], args=[self.replica_id]))
-            self._drop(self._held - {job.decode() for job in mine})
+        if held != len(self._held) + len(self._kept):
+            # taken over (this replica was taken for dead), or held under this replica's
+            # name by an earlier run of it
+            answer = await self._link.call(self._mine(keys=[self._owners], args=[self.replica_id]))
+            mine = {job.decode() for job in answer}
+            self._drop(self._held - mine)
+            self._watch(mine - self._kept.keys())
         joined, self._live = live > self._live, live
         if joined and len(self._held) > share:  # a replica joined: make room for it
             excess = sorted(self._held)[share:]

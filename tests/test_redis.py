@@ -389,6 +389,24 @@ async def test_a_replica_rejoins_after_redis_lost_its_data(redis: Redis):
     assert sorted(entry.job_id for entry in finished) == jobs
 
 
+async def test_a_replica_started_again_under_its_name_watches_what_it_held(redis: Redis):
+    async with FakeTokenFactory() as fake:
+        job_id = fake.add_job(finish_after=0.1)
+        await redis.hset("nebius-ft:{jobs}:owners", job_id, "replica-1")  # from its last run
+        async with (
+            fake.session() as session,
+            ReplicaMonitor(
+                session, redis, name="jobs", lease=0.3, poll_interval=0.05, replica_id="replica-1"
+            ),
+        ):
+            [finished] = await collect(redis, "jobs", 1)
+    assert (finished.job_id, finished.replica, finished.status) == (
+        job_id,
+        "replica-1",
+        "succeeded",
+    )
+
+
 async def test_a_job_that_cannot_be_watched_is_published_as_an_error(redis: Redis):
     async with (
         FakeTokenFactory() as fake,
