@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from aiohttp import web
 
 from nebius_ft_async.testing import FakeTokenFactory
 
@@ -102,6 +104,10 @@ async def test_deploy_is_off_unless_allowed_and_a_dry_run_sends_nothing(
         unnamed = await server.error(
             "deploy_checkpoint", {"job_id": job_id, "name": "", "dry_run": True}
         )
+        fresh = fake.add_job()
+        too_soon = await server.error(
+            "deploy_checkpoint", {"job_id": fresh, "name": "bot", "dry_run": True}
+        )
     last = max(checkpoints["data"], key=lambda c: c["step_number"])
     assert last["step_number"] == 100
     assert dry == {
@@ -113,6 +119,7 @@ async def test_deploy_is_off_unless_allowed_and_a_dry_run_sends_nothing(
     assert chosen["body"]["source"] == f"{job_id}:{first}"
     assert missing == "HTTP 404: Job ftjob-missing not found"
     assert "name" in unnamed
+    assert too_soon == f"job {fresh} has no checkpoint to deploy yet"
     assert fake.models == {}
     assert "/v0/models" not in fake.requests  # nothing was sent to deploy
 
@@ -283,3 +290,41 @@ async def test_check_data_file_reads_only_under_the_root(
     assert capped["errors"] == 3 and len(capped["problems"]) == 1
     assert "outside" not in json.dumps([good, bad, capped])
     assert fake.requests == {}
+
+
+async def test_the_key_never_reaches_the_client_from_model_tools(
+    serve: Callable[[web.Application], Awaitable[str]], tmp_path: Path
+) -> None:
+    # an API that puts the Authorization header it got into every answer
+
+    def model(authorization: str) -> dict[str, Any]:
+        return {"name": "echo", "status": "error", "status_reason": authorization}
+
+    async def get_model(request: web.Request) -> web.Response:
+        authorization = request.headers["Authorization"]
+        if request.match_info["name"] == "bad":
+            return web.json_response({"detail": f"bad key {authorization}"}, status=400)
+        return web.json_response(model(authorization))
+
+    async def list_models(request: web.Request) -> web.Response:
+        return web.json_response([model(request.headers["Authorization"])])
+
+    app = web.Application()
+    app.router.add_get("/v0/models/{name}", get_model)
+    app.router.add_get("/v0/models", list_models)
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("get_model", {"name": "echo"}),
+        ("list_models", {}),
+        ("get_model", {"name": "bad"}),
+        ("wait_for_model", {"name": "echo", "poll_interval": 0.01}),
+        ("wait_for_model", {"name": "bad", "poll_interval": 0.01}),
+    ]
+    answers = []
+    async with mcp_server(await serve(app), tmp_path, verbose=True) as server:
+        for name, arguments in calls:
+            answers.append((await server.call(name, arguments)).model_dump_json())
+        errors = server.stderr.read_text()
+    assert len(answers) == 5 and all(KEY not in answer for answer in answers)
+    assert all("[redacted]" in answer for answer in answers)
+    assert "HTTP 400: bad key Bearer [redacted]" in answers[2]
+    assert KEY not in errors
