@@ -8,7 +8,7 @@ The endpoints describe calls; the session reads every one of them along one path
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
@@ -52,6 +52,10 @@ class _Nothing:
 
     def decode(self, buf: bytes, /) -> None:
         return None
+
+
+Progress = Callable[[int, int | None], object]
+"""Told how far a transfer got: bytes so far, and the total when known."""
 
 
 class Route(msgspec.Struct, Generic[T], frozen=True, gc=False):
@@ -102,19 +106,18 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     json: bytes | None = None
     """An encoded JSON body."""
     upload: Upload | None = None
+    """A multipart form to stream; with ``download_to``, it makes the call a transfer:
+    bounded by silence on the wire rather than by a total time."""
     download_to: Path | None = None
     """Stream the answer into this file (atomically) instead of reading it into memory."""
+    on_progress: Progress | None = None
+    """Told ``(bytes so far, total or None)`` as a transfer moves."""
     timeout: float | None = None
     """Seconds for the whole call, retries included."""
     max_retries: int | None = None
     extra_headers: Mapping[str, str] | None = None
     extra_query: Mapping[str, str] | None = None
     ai_project_id: str | None = None
-
-    @property
-    def is_transfer(self) -> bool:
-        """An upload or a download: bounded by silence on the wire, not a total time."""
-        return self.upload is not None or self.download_to is not None
 
 
 JOBS = "/v1/fine_tuning/jobs"

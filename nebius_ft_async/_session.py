@@ -52,7 +52,7 @@ from ._network import checked_headers, checked_proxy, checked_ssl, environment_p
 from ._raw import Exchange, captured
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._routes import Call, Route, Upload
+from ._routes import Call, Progress, Route, Upload
 from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
 from ._version import __version__
@@ -73,6 +73,7 @@ MAX_REDIRECTS = 5
 """Same-origin redirects followed in one attempt."""
 
 _READ_CHUNK = 256 * 1024
+_PROGRESS_EVERY = 0.1
 _DOWNLOAD_CHUNK = 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -334,7 +335,7 @@ class AsyncSession(Endpoints):
         """
         if call.max_retries is not None:
             _check_retries(call.max_retries)
-        if call.is_transfer:
+        if call.upload is not None or call.download_to is not None:
             return self._transfer(call)
         deadline = None if call.timeout is None else self._deadline(call.timeout)
         body = None if call.json is None else self._json_body(call.json)
@@ -363,7 +364,7 @@ class AsyncSession(Endpoints):
         silence on the wire ends a transfer in either direction.
         """
         silence = self._transfer_timeout.sock_read or DEFAULT_TIMEOUT
-        stall = _StallWatch(silence)
+        stall = _StallWatch(silence, call.on_progress)
 
         @contextmanager
         def form() -> Iterator[tuple[Any, dict[str, str] | None]]:
@@ -382,7 +383,10 @@ class AsyncSession(Endpoints):
                 yield data, None
 
         try:
-            return await self._exchange(call, form, None, self._transfer_timeout, deadline)
+            result = await self._exchange(call, form, None, self._transfer_timeout, deadline)
+            if call.on_progress is not None:
+                _report_progress(call.on_progress, stall.size, stall.size)
+            return result
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not stall.fired or current is None or current.cancelling() > 1:
@@ -425,6 +429,8 @@ class AsyncSession(Endpoints):
                     async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
                         received += len(chunk)
                         await file.write(chunk if inflater is None else inflater.feed(chunk))
+                        if call.on_progress is not None:
+                            _report_progress(call.on_progress, received, response.content_length)
                     if inflater is not None:
                         await file.write(inflater.finish())
             expected = response.content_length
@@ -604,7 +610,15 @@ class AsyncSession(Endpoints):
                 )
             if deadline is not None:
                 wire = _within(wire, deadline - asyncio.get_running_loop().time())
-            client = self._client_session()  # after the wait for a slot: close() may have run
+            # after the wait for a slot: close() may have run, or the loop be another one
+            client = self._client
+            if (
+                client is None
+                or self._closed
+                or not self._own_client
+                or self._loop is not asyncio.get_running_loop()
+            ):
+                client = self._client_session()
             hooks = self._hooks
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
@@ -785,15 +799,18 @@ class _StallWatch:
     the next chunk only once the last was written) stands still for ``silence`` seconds
     before the end. Then it cancels the task sending it, and says so in ``fired``."""
 
-    def __init__(self, silence: float) -> None:
+    def __init__(self, silence: float, on_progress: Progress | None = None) -> None:
         self.silence = silence
         self.fired = False
+        self.on_progress = on_progress  # told of the position as it moves, when given
+        self.size = 0
 
     @contextmanager
     def watching(self, stream: IO[bytes], size: int) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        every = min(self.silence / 4, 1.0)
+        every = min(self.silence / 4, 1.0 if self.on_progress is None else _PROGRESS_EVERY)
+        self.size = size
         last_position, moved = stream.tell(), loop.time()
         handle: asyncio.TimerHandle | None = None
 
@@ -803,6 +820,8 @@ class _StallWatch:
             now = loop.time()
             if position != last_position:
                 last_position, moved = position, now
+                if self.on_progress is not None:
+                    _report_progress(self.on_progress, position, size)
             if position >= size:
                 return  # all of it was taken: the answer's silence is the read timeout's
             if now - moved >= self.silence and task is not None:
@@ -816,6 +835,13 @@ class _StallWatch:
             yield
         finally:
             handle.cancel()
+
+
+def _report_progress(on_progress: Progress, done: int, total: int | None) -> None:
+    try:
+        on_progress(done, total)
+    except Exception:
+        log.warning("on_progress (%r) raised; ignored", on_progress, exc_info=True)
 
 
 class _RawResponse(NamedTuple):
