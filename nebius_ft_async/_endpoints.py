@@ -1,12 +1,14 @@
 """Every endpoint of the fine-tuning workflow, as methods of AsyncSession.
 
 Each group of endpoints lives in a module of its own (``_jobs``, ``_operations``,
-``_files``) and only describes its calls (``_routes.Call``); the session performs them.
+``_files``, ``_datasets``) and only describes its calls (``_routes.Call``); the session
+performs them.
 """
 
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from ._datasets import DatasetEndpoints
 from ._errors import NebiusError
 from ._files import FileEndpoints
 from ._jobs import JobEndpoints
@@ -18,7 +20,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Endpoints(JobEndpoints, OperationEndpoints, FileEndpoints):
+class Endpoints(JobEndpoints, OperationEndpoints, FileEndpoints, DatasetEndpoints):
     """Every endpoint, and the waits built on them."""
 
     async def with_raw_response(

@@ -23,6 +23,7 @@ import json
 import math
 import re
 import string
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from nebius_ft_async import _models
+from nebius_ft_async import _dataset_models, _models
 from nebius_ft_async._urls import path_segment
 from nebius_ft_async.testing import FakeTokenFactory
 
@@ -162,6 +163,15 @@ DECODERS: dict[tuple[str, str], msgspec.json.Decoder[Any]] = {
     ("GET", "/v1/operations/{operation_id}"): _models.operation_decoder,
     ("GET", "/v1/operations/{operation_id}/errors"): _models.operation_errors_decoder,
     ("GET", "/v1/operations/{operation_id}/results"): _models.operation_results_decoder,
+    ("POST", "/v1/datasets"): _dataset_models.dataset_decoder,
+    ("GET", "/v1/datasets/{dataset_id}"): _dataset_models.dataset_decoder,
+    ("PATCH", "/v1/datasets/{dataset_id}"): _dataset_models.dataset_decoder,
+    ("GET", "/v1/datasets/{dataset_id}/content"): _dataset_models.any_json_decoder,
+    ("POST", "/v1/datasets/uploads"): _dataset_models.dataset_upload_decoder,
+    ("GET", "/v1/datasets/uploads/{upload_id}/parts"): (
+        _dataset_models.dataset_upload_parts_decoder
+    ),
+    ("POST", "/v1/datasets/uploads/{upload_id}/complete"): _dataset_models.any_json_decoder,
 }
 RAW_BODIES = {("GET", "/v1/files/{file_id}/content")}
 REFUSED_AS_BAD_REQUEST = {
@@ -169,6 +179,10 @@ REFUSED_AS_BAD_REQUEST = {
     ("POST", "/v1/fine_tuning/jobs"),  # an unknown training file; JSON not UTF-8, too deep
     ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel"),  # a job already final
     ("POST", "/v1/files"),  # a broken multipart body
+    ("POST", "/v1/datasets"),  # a body of the S3 kind (its fields are not documented)
+    ("PATCH", "/v1/datasets/{dataset_id}"),  # JSON not UTF-8, too deep
+    ("POST", "/v1/datasets/uploads"),  # JSON not UTF-8, too deep
+    ("POST", "/v1/datasets/uploads/{upload_id}/complete"),  # unknown parts, done already
 }
 
 
@@ -231,7 +245,9 @@ def annotation(schema: dict[str, Any]) -> Any:
         name = schema.get("x-name", "Model").removesuffix("-Input")
         extra = "allow" if schema.get("additionalProperties") is True else "ignore"
         config = pydantic.ConfigDict(extra=extra, allow_inf_nan=False)
-        return pydantic.create_model(name, __config__=config, **fields)
+        with warnings.catch_warnings():  # a dataset's "schema" field shadows BaseModel.schema
+            warnings.filterwarnings("ignore", "Field name .* shadows", UserWarning)
+            return pydantic.create_model(name, __config__=config, **fields)
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         return dict[str, annotation(schema["additionalProperties"])]  # type: ignore[misc]
     if kind == "object":
@@ -420,6 +436,8 @@ class Known:
     checkpoints: list[tuple[str, str]]
     """(job id, checkpoint id)"""
     files: list[str]
+    datasets: list[str]
+    uploads: list[str]
 
 
 ANY_ID = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
@@ -433,7 +451,13 @@ def path_values(operation: Operation, known: Known) -> st.SearchStrategy[dict[st
         return (pairs | st.tuples(ANY_ID, ANY_ID)).map(
             lambda pair: dict(zip(names, pair, strict=True))
         )
-    sample = {"job_id": known.jobs, "operation_id": known.jobs, "file_id": known.files}
+    sample = {
+        "job_id": known.jobs,
+        "operation_id": known.jobs,
+        "file_id": known.files,
+        "dataset_id": known.datasets,
+        "upload_id": known.uploads,
+    }
     return st.fixed_dictionaries({name: st.sampled_from(sample[name]) | ANY_ID for name in names})
 
 
@@ -696,9 +720,16 @@ async def seeded(fake: FakeTokenFactory) -> Known:
         for _ in range(8):
             fake._advance(fake.jobs[job_id], polled=True)
     checkpoints = [(job_id, c["id"]) for job_id in jobs for c in fake.jobs[job_id].checkpoints]
+    columns = [{"name": "text", "type": {"name": "string"}}]
     async with fake.session() as session:
         uploaded = await session.upload_file(b'{"messages": []}\n', filename="train.jsonl")
-    return Known(jobs, checkpoints, [uploaded.id, *list(fake.files)[:2]])
+        dataset = await session.create_dataset(
+            name="seed", schema=columns, folder="/seed", rows=[{"text": "a"}]
+        )
+        upload = await session.create_dataset_upload(name="parts", schema=columns, folder="/seed")
+    fake.dataset_uploads[upload.id]["parts"].append({"id": "part-1", "part_number": 1})
+    files = [uploaded.id, *list(fake.files)[:2]]
+    return Known(jobs, checkpoints, files, [dataset.id], [upload.id])
 
 
 @pytest.fixture(scope="module")
@@ -734,7 +765,9 @@ def test_answers_conform_to_the_documents(served: Served, operation: Operation) 
     @given(st.data())
     def run(data: st.DataObject) -> None:
         request = data.draw(requests(operation, served.known))
-        known_before = set(served.fake.jobs) | set(served.fake.files)
+        fake = served.fake
+        known_before = set(fake.jobs) | set(fake.files) | set(fake.datasets)
+        known_before |= set(fake.dataset_uploads)
         check(request, served.send(request), known_before)
 
     run()
