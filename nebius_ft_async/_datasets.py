@@ -11,7 +11,7 @@ server; the calls the API does document are all here.
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, NoReturn, Unpack
 
 import anyio
 import msgspec
@@ -54,14 +54,20 @@ def _text(value: object, name: str) -> str:
     return value
 
 
-def _objects(value: object, name: str) -> list[Mapping[str, Any]]:
-    """A list of JSON objects (dicts with string keys), or a ``ValueError`` naming ``name``."""
+def _objects(value: object, name: str) -> msgspec.Raw:
+    """A list of JSON objects (string keys, JSON values), encoded; else a ``ValueError``
+    naming ``name``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ValueError(f"{name} must be a list of objects, got {type(value).__name__}")
+    items = []
     for index, item in enumerate(value):
         if not isinstance(item, Mapping) or not all(isinstance(key, str) for key in item):
             raise ValueError(f"{name}[{index}] must be an object with string keys, got {item!r}")
-    return list(value)
+        items.append(dict(item))
+    try:
+        return msgspec.Raw(msgspec.json.encode(items))
+    except (TypeError, msgspec.EncodeError) as error:
+        raise ValueError(f"{name} must hold JSON values only: {error}") from None
 
 
 def _dataset_fields(name: str, schema: Sequence[Mapping[str, Any]], folder: str) -> dict[str, Any]:
@@ -220,7 +226,7 @@ class DatasetEndpoints(Transport):
         part_size: int = DEFAULT_PART_SIZE,
         on_progress: Callable[[int, int], Any] | None = None,
         ai_project_id: str | None = None,
-    ) -> Any:
+    ) -> NoReturn:
         """Upload a dataset file in parts: not possible yet, and refused before any request.
 
         The API publishes no way to send the bytes of a part (see this module's docstring),

@@ -162,6 +162,13 @@ async def test_what_each_call_sends() -> None:
         (lambda s: s.create_dataset(name="n", schema="text", folder="/f", rows=[]), "schema"),
         (lambda s: s.create_dataset(name="n", schema=COLUMNS, folder="/f", rows=[1]), r"rows\[0\]"),
         (lambda s: s.create_dataset(name="n", schema=COLUMNS, folder=None, rows=[]), "folder"),
+        (
+            lambda s: s.create_dataset(
+                name="n", schema=COLUMNS, folder="/", rows=[{"a": object()}]
+            ),
+            "rows must hold JSON values only",
+        ),
+        (lambda s: s.create_dataset(name="n", schema=[{1: "a"}], folder="/", rows=[]), "schema"),
         (lambda s: s.update_dataset("d"), "a name or a folder"),
         (lambda s: s.update_dataset("", name="n"), "dataset_id"),
         (lambda s: s.dataset_content("d", limit=0), "limit"),
