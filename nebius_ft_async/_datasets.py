@@ -32,7 +32,7 @@ from ._routes import (
     CallOptions,
 )
 from ._transport import Transport
-from ._urls import page_query, path_segment
+from ._urls import path_segment
 
 MAX_CONTENT_LIMIT = 1000
 """The most rows ``dataset_content`` asks for at once (the API's cap)."""
@@ -78,14 +78,16 @@ def _dataset_fields(name: str, schema: Sequence[Mapping[str, Any]], folder: str)
     }
 
 
-def _project_query(ai_project_id: str | None) -> str:
-    if ai_project_id is not None:
-        _text(ai_project_id, "ai_project_id")
-    return page_query(None, None, ai_project_id=ai_project_id)
-
-
 class DatasetEndpoints(Transport):
-    """Datasets: create, get, update, content; multipart uploads: create, parts, complete."""
+    """Datasets: create, get, update, content; multipart uploads: create, parts, complete.
+
+    The multipart upload calls take ``ai_project_id=`` (default: the session's) as a query
+    parameter, like the other calls that work within a project; ``create_dataset`` sends it
+    in its body, where the API documents it.
+    """
+
+    ai_project_id: str | None
+    """The session's AI Studio project (set by the session)."""
 
     async def create_dataset(
         self,
@@ -94,7 +96,6 @@ class DatasetEndpoints(Transport):
         schema: Sequence[Mapping[str, Any]],
         folder: str,
         rows: Sequence[Mapping[str, Any]],
-        ai_project_id: str | None = None,
         **options: Unpack[CallOptions],
     ) -> Dataset:
         """Create a dataset from rows sent in the request: ``POST /v1/datasets``.
@@ -112,8 +113,11 @@ class DatasetEndpoints(Transport):
         """
         body = _dataset_fields(name, schema, folder)
         body["rows"] = _objects(rows, "rows")
-        if ai_project_id is not None:
-            body["ai_project_id"] = _text(ai_project_id, "ai_project_id")
+        project = options.pop("ai_project_id", None)
+        if project is None:
+            project = self.ai_project_id
+        if project is not None:
+            body["ai_project_id"] = _text(project, "ai_project_id")
         encoded = msgspec.json.encode(body)
         return await self._perform(Call(CREATE_DATASET, DATASETS, json=encoded, **options))
 
@@ -174,23 +178,20 @@ class DatasetEndpoints(Transport):
         name: str,
         schema: Sequence[Mapping[str, Any]],
         folder: str,
-        ai_project_id: str | None = None,
         **options: Unpack[CallOptions],
     ) -> DatasetUpload:
         """Start a multipart upload of a dataset: ``POST /v1/datasets/uploads``."""
         encoded = msgspec.json.encode(_dataset_fields(name, schema, folder))
-        path = DATASET_UPLOADS + _project_query(ai_project_id)
-        return await self._perform(Call(CREATE_DATASET_UPLOAD, path, json=encoded, **options))
+        call = Call(CREATE_DATASET_UPLOAD, DATASET_UPLOADS, json=encoded, **options)
+        return await self._perform(call)
 
     async def list_dataset_upload_parts(
         self,
         upload_id: str,
-        *,
-        ai_project_id: str | None = None,
         **options: Unpack[CallOptions],
     ) -> DatasetUploadParts:
         """The parts an upload holds: ``GET /v1/datasets/uploads/{upload_id}/parts``."""
-        path = upload_path(upload_id) + "/parts" + _project_query(ai_project_id)
+        path = upload_path(upload_id) + "/parts"
         return await self._perform(Call(LIST_DATASET_UPLOAD_PARTS, path, **options))
 
     async def complete_dataset_upload(
@@ -198,7 +199,6 @@ class DatasetEndpoints(Transport):
         upload_id: str,
         *,
         part_ids: Sequence[str] | None = None,
-        ai_project_id: str | None = None,
         **options: Unpack[CallOptions],
     ) -> Any:
         """Assemble an upload's parts into a new dataset:
@@ -212,7 +212,7 @@ class DatasetEndpoints(Transport):
             if isinstance(part_ids, str) or not isinstance(part_ids, Sequence):
                 raise ValueError(f"part_ids must be a list of strings, got {part_ids!r}")
             body["part_ids"] = [_text(part_id, "part_ids[]") for part_id in part_ids]
-        path = upload_path(upload_id) + "/complete" + _project_query(ai_project_id)
+        path = upload_path(upload_id) + "/complete"
         encoded = msgspec.json.encode(body)
         return await self._perform(Call(COMPLETE_DATASET_UPLOAD, path, json=encoded, **options))
 
@@ -242,7 +242,8 @@ class DatasetEndpoints(Transport):
             raise ValueError(f"part_size must be a positive int, got {part_size!r}")
         if on_progress is not None and not callable(on_progress):
             raise ValueError(f"on_progress must be callable, got {on_progress!r}")
-        _project_query(ai_project_id)
+        if ai_project_id is not None:
+            _text(ai_project_id, "ai_project_id")
         raise NebiusError(
             "upload_dataset cannot send a dataset in parts: the API documents how to create "
             "a multipart upload (POST /v1/datasets/uploads), list its parts and complete it, "

@@ -155,6 +155,22 @@ async def test_what_each_call_sends() -> None:
     ]
 
 
+async def test_the_sessions_project_goes_where_each_call_takes_it(
+    fake: FakeTokenFactory,
+) -> None:
+    async with fake.session(ai_project_id="team") as session:
+        created = await session.create_dataset(name="d", schema=COLUMNS, folder="/f", rows=[])
+        upload = await session.create_dataset_upload(name="u", schema=COLUMNS, folder="/f")
+        other = await session.create_dataset_upload(
+            name="u", schema=COLUMNS, folder="/f", ai_project_id="other"
+        )
+        with pytest.raises(ValueError, match="ai_project_id is not taken"):
+            await session.get_dataset(created.id, ai_project_id="other")
+    assert fake.datasets[created.id]["ai_project_id"] == "team"
+    assert upload.upload_info.ai_project_id == "team"
+    assert other.upload_info.ai_project_id == "other"
+
+
 @pytest.mark.parametrize(
     ("call", "named"),
     [
