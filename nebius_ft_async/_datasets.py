@@ -62,7 +62,8 @@ def _objects(value: object, name: str) -> msgspec.Raw:
     items = []
     for index, item in enumerate(value):
         if not isinstance(item, Mapping) or not all(isinstance(key, str) for key in item):
-            raise ValueError(f"{name}[{index}] must be an object with string keys, got {item!r}")
+            kind = type(item).__name__
+            raise ValueError(f"{name}[{index}] must be an object with string keys, got a {kind}")
         items.append(dict(item))
     try:
         return msgspec.Raw(msgspec.json.encode(items))
