@@ -236,7 +236,7 @@ async def test_the_readme_sample_runs(fake: FakeTokenFactory) -> None:
     namespace: dict[str, Any] = {}
     exec(compile(code, "README.md", "exec"), namespace)
     async with fake.session() as session:
-        rows = await namespace["make_dataset"](session)
-    assert rows == [{"text": "hello"}]
+        page = await namespace["make_dataset"](session)
+    assert page["data"] == [{"text": "hello"}]  # the fake's shape of a content page
     [dataset] = fake.datasets.values()
     assert dataset["name"] == "greetings-v2"
