@@ -14,6 +14,13 @@ import logging
 from ._budget import AdaptiveBudget, RequestBudget
 from ._datacheck import DataFileReport, check_data_file, check_data_file_async
 from ._dataformats import DataFormat, DataProblem
+from ._dataset_models import (
+    Dataset,
+    DatasetStatus,
+    DatasetUpload,
+    DatasetUploadInfo,
+    DatasetUploadParts,
+)
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -115,7 +122,12 @@ __all__ = [
     "DataFileReport",
     "DataFormat",
     "DataProblem",
+    "Dataset",
     "DatasetFileResult",
+    "DatasetStatus",
+    "DatasetUpload",
+    "DatasetUploadInfo",
+    "DatasetUploadParts",
     "EventLevel",
     "EventType",
     "FileObject",

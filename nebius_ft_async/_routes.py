@@ -14,6 +14,12 @@ from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 import msgspec
 
+from ._dataset_models import (
+    any_json_decoder,
+    dataset_decoder,
+    dataset_upload_decoder,
+    dataset_upload_parts_decoder,
+)
 from ._models import (
     checkpoint_decoder,
     checkpoint_page_decoder,
@@ -142,6 +148,23 @@ GET_FILE = Route("GET", FILE, file_decoder)
 LIST_FILES = Route("GET", FILES, file_page_decoder, project_scoped=True)
 FILE_CONTENT = Route("GET", FILE + "/content", _AsBytes())
 DOWNLOAD_FILE = Route("GET", FILE + "/content", _Nothing())
+DATASETS = "/v1/datasets"
+DATASET = DATASETS + "/{dataset_id}"
+DATASET_UPLOADS = DATASETS + "/uploads"
+DATASET_UPLOAD = DATASET_UPLOADS + "/{upload_id}"
+CREATE_DATASET = Route("POST", DATASETS, dataset_decoder, idempotent=False)
+GET_DATASET = Route("GET", DATASET, dataset_decoder)
+UPDATE_DATASET = Route("PATCH", DATASET, dataset_decoder, idempotent=False)
+DATASET_CONTENT = Route("GET", DATASET + "/content", any_json_decoder)
+CREATE_DATASET_UPLOAD = Route(
+    "POST", DATASET_UPLOADS, dataset_upload_decoder, idempotent=False, project_scoped=True
+)
+LIST_DATASET_UPLOAD_PARTS = Route(
+    "GET", DATASET_UPLOAD + "/parts", dataset_upload_parts_decoder, project_scoped=True
+)
+COMPLETE_DATASET_UPLOAD = Route(
+    "POST", DATASET_UPLOAD + "/complete", any_json_decoder, idempotent=False, project_scoped=True
+)
 
 MODELS = "/v0/models"
 SHORT_MODEL = MODELS + "/{name}"
@@ -174,6 +197,13 @@ ROUTES: tuple[Route[Any], ...] = (
     LIST_FILES,
     FILE_CONTENT,
     DOWNLOAD_FILE,
+    CREATE_DATASET,
+    GET_DATASET,
+    UPDATE_DATASET,
+    DATASET_CONTENT,
+    CREATE_DATASET_UPLOAD,
+    LIST_DATASET_UPLOAD_PARTS,
+    COMPLETE_DATASET_UPLOAD,
     CREATE_MODEL,
     LIST_MODELS,
     UPLOAD_MODEL_ARCHIVE,

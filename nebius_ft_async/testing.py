@@ -743,6 +743,28 @@ _CUSTOM_MODEL_REQUEST = _Model(
 )
 _MODEL_ARCHIVE_FORM = {"file": (_File(), _REQUIRED)}
 
+_ANY_OBJECT = _Dict()
+_ANY_OBJECT.name = "dict[str,any]"
+_COLUMNS = (_List(_Dict()), _REQUIRED)
+_CREATE_DATASET_FROM_ROWS = _Model(
+    "CreateDatasetRequestUpload",
+    {
+        "name": (_Str(), _REQUIRED),
+        "schema": _COLUMNS,
+        "folder": (_Str(), _REQUIRED),
+        "rows": (_List(_Dict()), _REQUIRED),
+        "ai_project_id": _OPTIONAL_STR,
+    },
+)
+# CreateDatasetRequestS3: the document shows its name only
+_CREATE_DATASET = _Union(_CREATE_DATASET_FROM_ROWS, _ANY_OBJECT)
+_PATCH_DATASET = _Model("PatchDataset", {"name": _OPTIONAL_STR, "folder": _OPTIONAL_STR})
+_CREATE_DATASET_UPLOAD = _Model(
+    "CreateDatasetUpload",
+    {"name": (_Str(), _REQUIRED), "schema": _COLUMNS, "folder": (_Str(), _REQUIRED)},
+)
+_COMPLETE_UPLOAD = _Model("CompleteUploadRequest", {"part_ids": (_List(_Str()), None)})
+
 _Query = dict[str, tuple[_Type, Any]]
 _PROJECT: _Query = {"ai_project_id": _OPTIONAL_STR}
 _CURSOR_PAGE: _Query = {"limit": (_Nullable(_Int()), None), "after": _OPTIONAL_STR}
@@ -759,6 +781,8 @@ _QUERIES: dict[str, _Query] = {
         **_PROJECT,
     },
     "operation_results": _CURSOR_PAGE,
+    "dataset_content": {"limit": (_Int(ge=1, le=1000), 100), "offset": (_Int(ge=0), 0)},
+    "dataset_upload": _PROJECT,
 }
 _QUERIES.update(create_model=_PROJECT, list_models=_PROJECT, upload_model_archive=_PROJECT)
 
@@ -1091,6 +1115,12 @@ class FakeTokenFactory:
         self.files: dict[str, dict[str, Any]] = {}
         self.file_contents: dict[str, bytes] = {}
         self.requests: dict[str, int] = {}
+        self.datasets: dict[str, dict[str, Any]] = {}
+        self.dataset_rows: dict[str, list[dict[str, Any]]] = {}
+        self.dataset_uploads: dict[str, dict[str, Any]] = {}
+        """Multipart dataset uploads by id; each one's ``parts`` list is what ``GET
+        .../parts`` answers (the API documents no way to send a part, so tests put them
+        there)."""
         self.models: dict[str, FakeModel] = {}
         """Custom models by the name the API gave them."""
         self.model_names: Literal["full", "short"] = "full"
@@ -1454,6 +1484,13 @@ class FakeTokenFactory:
             (routes.GET_OPERATION, self._get_operation),
             (routes.GET_OPERATION_ERRORS, self._operation_errors),
             (routes.GET_OPERATION_RESULTS, self._operation_results),
+            (routes.CREATE_DATASET, self._create_dataset),
+            (routes.GET_DATASET, self._get_dataset),
+            (routes.UPDATE_DATASET, self._update_dataset),
+            (routes.DATASET_CONTENT, self._dataset_content),
+            (routes.CREATE_DATASET_UPLOAD, self._create_dataset_upload),
+            (routes.LIST_DATASET_UPLOAD_PARTS, self._list_dataset_upload_parts),
+            (routes.COMPLETE_DATASET_UPLOAD, self._complete_dataset_upload),
             (routes.CREATE_MODEL, self._create_model),
             (routes.LIST_MODELS, self._list_models),
             (routes.UPLOAD_MODEL_ARCHIVE, self._upload_model_archive),
@@ -1828,3 +1865,119 @@ class FakeTokenFactory:
         model = self._model(request)
         del self.models[model.name]
         return _json(self._model_body(model, "deleted"))
+
+    # -- datasets ----------------------------------------------------------------------
+
+    @staticmethod
+    async def _checked_body(request: web.Request, kind: _Type, operation: str | None = None) -> Any:
+        """A JSON body checked against ``kind`` (and the query of ``operation``), or a 422."""
+        problems: _Problems = []
+        if operation is not None:
+            _checked_query(request, operation, problems)
+        body = await _json_body(request)
+        if body is _INVALID or body is None:
+            problems.append(_problem("missing", ("body",), "Field required", None))
+        else:
+            body = kind.check(body, ("body",), problems)
+        if problems:
+            raise _Unprocessable(problems)
+        return body
+
+    def _new_dataset(
+        self, name: str, schema: list[Any], folder: str, rows: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        dataset_id = f"dataset-{next(self._ids):06d}"
+        self.dataset_rows[dataset_id] = rows
+        self.datasets[dataset_id] = {
+            "id": dataset_id,
+            "object": "dataset",
+            "type": "dataset",
+            "name": name,
+            "status": "READY",
+            "schema": schema,
+            "metadata": {"rows": len(rows)},
+            "folder": folder,
+            "current_version": "1",
+            "created_at": int(time.time()),
+            "error": None,
+            "ai_project_id": None,
+        }
+        return self.datasets[dataset_id]
+
+    def _dataset(self, request: web.Request) -> dict[str, Any]:
+        dataset = self.datasets.get(request.match_info["dataset_id"])
+        if dataset is None:
+            raise _not_found(f"Dataset {request.match_info['dataset_id']} not found")
+        return dataset
+
+    async def _create_dataset(self, request: web.Request) -> web.Response:
+        body = _CREATE_DATASET_FROM_ROWS.check(
+            await self._checked_body(request, _CREATE_DATASET), ("body",), []
+        )
+        if body is _INVALID:  # valid only as the S3 kind, which the fake does not play
+            return _error(400, "Only datasets created from rows are supported")
+        dataset = self._new_dataset(body["name"], body["schema"], body["folder"], body["rows"])
+        dataset["ai_project_id"] = body["ai_project_id"]
+        return _json(dataset)
+
+    async def _get_dataset(self, request: web.Request) -> web.Response:
+        return _json(self._dataset(request))
+
+    async def _update_dataset(self, request: web.Request) -> web.Response:
+        body = await self._checked_body(request, _PATCH_DATASET)
+        dataset = self._dataset(request)
+        dataset.update({name: value for name, value in body.items() if value is not None})
+        return _json(dataset)
+
+    async def _dataset_content(self, request: web.Request) -> web.Response:
+        query = _query(request, "dataset_content")
+        rows = self.dataset_rows[self._dataset(request)["id"]]
+        start = query["offset"]
+        return _json({"object": "list", "data": rows[start : start + query["limit"]]})
+
+    def _dataset_upload(self, request: web.Request) -> dict[str, Any]:
+        upload = self.dataset_uploads.get(request.match_info["upload_id"])
+        if upload is None:
+            raise _not_found(f"Upload {request.match_info['upload_id']} not found")
+        return upload
+
+    @staticmethod
+    def _upload_body(upload: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in upload.items() if key != "parts"}
+
+    async def _create_dataset_upload(self, request: web.Request) -> web.Response:
+        body = await self._checked_body(request, _CREATE_DATASET_UPLOAD, "dataset_upload")
+        upload_id = f"upload-{next(self._ids):06d}"
+        self.dataset_uploads[upload_id] = {
+            "id": upload_id,
+            "upload_info": {
+                "status": "PENDING",
+                "dataset": body,
+                "created_at": int(time.time()),
+                "error": None,
+                "completed_at": None,
+                "ai_project_id": request.query.get("ai_project_id"),
+            },
+            "parts": [],
+        }
+        return _json(self._upload_body(self.dataset_uploads[upload_id]))
+
+    async def _list_dataset_upload_parts(self, request: web.Request) -> web.Response:
+        _query(request, "dataset_upload")
+        return _json({"object": "list", "data": self._dataset_upload(request)["parts"]})
+
+    async def _complete_dataset_upload(self, request: web.Request) -> web.Response:
+        body = await self._checked_body(request, _COMPLETE_UPLOAD, "dataset_upload")
+        upload = self._dataset_upload(request)
+        info = upload["upload_info"]
+        if info["status"] != "PENDING":
+            return _error(400, f"Upload {upload['id']} is already {info['status']}")
+        parts = {part.get("id"): part for part in upload["parts"]}
+        part_ids = list(parts) if body["part_ids"] is None else body["part_ids"]
+        unknown = [part_id for part_id in part_ids if part_id not in parts]
+        if unknown or not part_ids:
+            return _error(400, f"Unknown or missing parts: {unknown}")
+        planned = info["dataset"]
+        dataset = self._new_dataset(planned["name"], planned["schema"], planned["folder"], [])
+        info.update(status="COMPLETED", completed_at=int(time.time()), dataset=dataset)
+        return _json(self._upload_body(upload))

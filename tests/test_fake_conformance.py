@@ -24,6 +24,7 @@ import json
 import math
 import re
 import string
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from yarl import URL
 
-from nebius_ft_async import _models
+from nebius_ft_async import _dataset_models, _models
 from nebius_ft_async._urls import path_segment
 from nebius_ft_async.testing import FakeTokenFactory
 
@@ -173,6 +174,15 @@ DECODERS: dict[tuple[str, str], msgspec.json.Decoder[Any]] = {
     ("GET", "/v1/operations/{operation_id}"): _models.operation_decoder,
     ("GET", "/v1/operations/{operation_id}/errors"): _models.operation_errors_decoder,
     ("GET", "/v1/operations/{operation_id}/results"): _models.operation_results_decoder,
+    ("POST", "/v1/datasets"): _dataset_models.dataset_decoder,
+    ("GET", "/v1/datasets/{dataset_id}"): _dataset_models.dataset_decoder,
+    ("PATCH", "/v1/datasets/{dataset_id}"): _dataset_models.dataset_decoder,
+    ("GET", "/v1/datasets/{dataset_id}/content"): _dataset_models.any_json_decoder,
+    ("POST", "/v1/datasets/uploads"): _dataset_models.dataset_upload_decoder,
+    ("GET", "/v1/datasets/uploads/{upload_id}/parts"): (
+        _dataset_models.dataset_upload_parts_decoder
+    ),
+    ("POST", "/v1/datasets/uploads/{upload_id}/complete"): _dataset_models.any_json_decoder,
     ("POST", "/v0/models"): _models.custom_model_decoder,
     ("GET", "/v0/models"): _models.custom_model_list_decoder,
     ("POST", "/v0/models/upload"): _models.file_decoder,
@@ -187,6 +197,10 @@ REFUSED_AS_BAD_REQUEST = {
     ("POST", "/v1/fine_tuning/jobs"),  # an unknown training file; JSON not UTF-8, too deep
     ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel"),  # a job already final
     ("POST", "/v1/files"),  # a broken multipart body
+    ("POST", "/v1/datasets"),  # a body of the S3 kind (its fields are not documented)
+    ("PATCH", "/v1/datasets/{dataset_id}"),  # JSON not UTF-8, too deep
+    ("POST", "/v1/datasets/uploads"),  # JSON not UTF-8, too deep
+    ("POST", "/v1/datasets/uploads/{upload_id}/complete"),  # unknown parts, done already
     ("POST", "/v0/models"),  # a source that is no known checkpoint, file or repository
     ("POST", "/v0/models/upload"),  # a broken multipart body
 }
@@ -251,7 +265,9 @@ def annotation(schema: dict[str, Any]) -> Any:
         name = schema.get("x-name", "Model").removesuffix("-Input")
         extra = "allow" if schema.get("additionalProperties") is True else "ignore"
         config = pydantic.ConfigDict(extra=extra, allow_inf_nan=False)
-        return pydantic.create_model(name, __config__=config, **fields)
+        with warnings.catch_warnings():  # a dataset's "schema" field shadows BaseModel.schema
+            warnings.filterwarnings("ignore", "Field name .* shadows", UserWarning)
+            return pydantic.create_model(name, __config__=config, **fields)
     if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
         return dict[str, annotation(schema["additionalProperties"])]  # type: ignore[misc]
     if kind == "object":
@@ -444,6 +460,8 @@ class Known:
     """Model names, full and short."""
     sources: list[str]
     """Sources a model can be deployed from."""
+    datasets: list[str]
+    uploads: list[str]
 
 
 ANY_ID = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
@@ -467,6 +485,8 @@ def path_values(operation: Operation, known: Known) -> st.SearchStrategy[dict[st
         "operation_id": known.jobs,
         "file_id": known.files,
         "name": [name for name in known.models if "/" not in name],
+        "dataset_id": known.datasets,
+        "upload_id": known.uploads,
     }
     return st.fixed_dictionaries({name: st.sampled_from(sample[name]) | ANY_ID for name in names})
 
@@ -732,16 +752,23 @@ async def seeded(fake: FakeTokenFactory) -> Known:
         for _ in range(8):
             fake._advance(fake.jobs[job_id], polled=True)
     checkpoints = [(job_id, c["id"]) for job_id in jobs for c in fake.jobs[job_id].checkpoints]
+    columns = [{"name": "text", "type": {"name": "string"}}]
     async with fake.session() as session:
         uploaded = await session.upload_file(b'{"messages": []}\n', filename="train.jsonl")
         job = fake.jobs["ftjob-running"]
         full = await session.create_model_from_checkpoint(job.id, name="deployed")
         archive = await session.upload_model_archive(b"PK not quite a zip", filename="a.zip")
+        dataset = await session.create_dataset(
+            name="seed", schema=columns, folder="/seed", rows=[{"text": "a"}]
+        )
+        upload = await session.create_dataset_upload(name="parts", schema=columns, folder="/seed")
+    fake.dataset_uploads[upload.id]["parts"].append({"id": "part-1", "part_number": 1})
     short = fake.add_model("Sofrony-Test-hfjV", source=archive.id)
     models = [full.name, short, full.name.rpartition("-LoRa:")[2]]
     sources = [f"{job_id}:{checkpoint}" for job_id, checkpoint in checkpoints]
     sources += [archive.id, "huggingface.co/org/adapter"]
-    return Known(jobs, checkpoints, [uploaded.id, *list(fake.files)[:2]], models, sources)
+    files = [uploaded.id, *list(fake.files)[:2]]
+    return Known(jobs, checkpoints, files, models, sources, [dataset.id], [upload.id])
 
 
 @pytest.fixture(scope="module")
@@ -780,6 +807,7 @@ def test_answers_conform_to_the_documents(served: Served, operation: Operation) 
         models = dict(served.fake.models)
         known_before = set(served.fake.jobs) | set(served.fake.files) | set(models)
         known_before |= {model.short_name for model in models.values()}
+        known_before |= set(served.fake.datasets) | set(served.fake.dataset_uploads)
         check(request, served.send(request), known_before)
         served.fake.models.update(models)  # a deleted model comes back for the next request
 

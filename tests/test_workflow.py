@@ -395,9 +395,9 @@ async def test_long_transfers_are_bounded_by_silence_not_by_the_session_timeout(
 
     async def trickle(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
-        response.content_length = 10 * 1000
+        response.content_length = 20 * 1000
         await response.prepare(request)
-        for _ in range(10):  # one second in all, never silent for long
+        for _ in range(20):  # two seconds in all, never silent for long
             await asyncio.sleep(0.1)
             await response.write(b"d" * 1000)
         return response
@@ -407,7 +407,7 @@ async def test_long_transfers_are_bounded_by_silence_not_by_the_session_timeout(
         async for part in await request.multipart():
             while chunk := await part.read_chunk(64 * 1024):  # type: ignore[union-attr]
                 received += len(chunk) if part.name == "file" else 0
-                await asyncio.sleep(0.002)  # 32 MiB take about a second to arrive
+                await asyncio.sleep(0.002)  # 64 MiB take about two seconds to arrive
         return json_response({"id": "file-1", "bytes": received, "filename": "big.jsonl"})
 
     app = web.Application()
@@ -415,14 +415,15 @@ async def test_long_transfers_are_bounded_by_silence_not_by_the_session_timeout(
     app.router.add_post("/v1/files", slow_reader)
     url = await serve(app)
     big = tmp_path / "big.jsonl"
-    big.write_bytes(b"u" * (32 * 1024 * 1024))
-    async with AsyncSession(API_KEY, base_url=url, timeout=0.3, max_retries=0) as session:
+    big.write_bytes(b"u" * (64 * 1024 * 1024))
+    # silence allowed: 1 s, ten times the gaps above (a busy machine stretches them)
+    async with AsyncSession(API_KEY, base_url=url, timeout=1.0, max_retries=0) as session:
         target = await session.download_file("file-1", tmp_path / "slow.bin")
         uploaded = await session.upload_file(big)
         with pytest.raises(APITimeoutError, match="deadline"):
             await session.download_file("file-1", tmp_path / "late.bin", timeout=0.3)
-    assert target.read_bytes() == b"d" * 10_000
-    assert uploaded.bytes == 32 * 1024 * 1024
+    assert target.read_bytes() == b"d" * 20_000
+    assert uploaded.bytes == 64 * 1024 * 1024
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.jsonl", "slow.bin"]
 
 
