@@ -1,0 +1,155 @@
+"""Every ```python block of README.md and docs/**/*.md runs, against the fake Token Factory.
+
+The conventions a page follows:
+
+- The blocks of one page run in order, in one namespace per page: a block may use what an
+  earlier block of the same page imported or defined.
+- Before each block the harness starts a fresh ``FakeTokenFactory`` and puts it in the
+  namespace as ``fake``, with ``session`` (an open ``AsyncSession`` on it). Its jobs
+  ``ftjob-abc``, ``ftjob-abc123`` and ``ftjob-def`` exist, and every job it scripts or is
+  asked to create is already final (``finish_after=0``), so waits end at the first poll.
+  ``NEBIUS_API_KEY`` and ``NEBIUS_BASE_URL`` point at it, so ``AsyncSession()`` reaches it;
+  ``WANDB_API_KEY`` is set; the working directory is a fresh temporary one holding a valid
+  ``train.jsonl``; the ``nebius-ft`` command is on ``PATH``.
+- A block with a top-level ``await`` runs as a coroutine on the test's event loop. Any other
+  block runs in a worker thread, so it may call ``asyncio.run`` or ``anyio.run`` itself.
+- A block that defines ``async def test_...`` functions (how a user's own test looks) has
+  each of them awaited after it ran.
+- A block that needs a real account (real money, real data) is preceded by the line
+  ``<!-- requires: account -->`` and is not run: it is reported as a skipped test with that
+  reason. Keep such blocks few.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import pytest
+
+from nebius_ft_async.testing import FakeTokenFactory
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_MARKER = "<!-- requires: account -->"
+FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+KNOWN_JOBS = ("ftjob-abc", "ftjob-abc123", "ftjob-def")
+
+
+@dataclass(frozen=True)
+class Block:
+    page: str
+    line: int
+    source: str
+    needs_account: bool
+
+
+def pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def blocks_of(page: Path) -> list[Block]:
+    text = page.read_text(encoding="utf-8")
+    name = page.relative_to(ROOT).as_posix()
+    found = []
+    for match in FENCE.finditer(text):
+        before = text[: match.start()].rstrip().splitlines()
+        found.append(
+            Block(
+                page=name,
+                line=text.count("\n", 0, match.start()) + 1,
+                source=match.group(1),
+                needs_account=bool(before) and before[-1].strip() == ACCOUNT_MARKER,
+            )
+        )
+    return found
+
+
+def all_blocks() -> Iterator[Block]:
+    for page in pages():
+        yield from blocks_of(page)
+
+
+class DocsFake(FakeTokenFactory):
+    """The fake with every job final at once, so the pages' waits end at the first poll."""
+
+    def add_job(self, job_id: str | None = None, **options: Any) -> str:
+        if "step_seconds" not in options:
+            options.setdefault("finish_after", 0)
+        return super().add_job(job_id, **options)
+
+
+def write_training_file(directory: Path) -> None:
+    lines = [
+        {"messages": [{"role": "user", "content": f"Q{n}?"}, {"role": "assistant", "content": "A."}]}
+        for n in range(20)
+    ]
+    (directory / "train.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+async def run_block(block: Block, namespace: dict[str, Any]) -> None:
+    code = compile(
+        block.source,
+        f"{block.page}:{block.line}",
+        "exec",
+        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+        dont_inherit=True,
+    )
+    before = set(namespace)
+    if code.co_flags & inspect.CO_COROUTINE:
+        await eval(code, namespace)
+    else:
+        await anyio.to_thread.run_sync(exec, code, namespace)
+    for name in sorted(set(namespace) - before):
+        value = namespace[name]
+        if name.startswith("test_") and inspect.iscoroutinefunction(value):
+            await value()
+
+
+@pytest.mark.parametrize("page", [p.relative_to(ROOT).as_posix() for p in pages()])
+async def test_page_examples_run(
+    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runnable = [block for block in blocks_of(ROOT / page) if not block.needs_account]
+    if not runnable:
+        pytest.skip(f"{page} has no Python block to run")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_API_KEY", "wandb-docs-key")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    namespace: dict[str, Any] = {"__name__": f"docs_{len(page)}"}
+    for block in runnable:
+        write_training_file(tmp_path)
+        async with DocsFake() as fake:
+            for job_id in KNOWN_JOBS:
+                fake.add_job(job_id)
+            monkeypatch.setenv("NEBIUS_API_KEY", fake.api_key)
+            monkeypatch.setenv("NEBIUS_BASE_URL", fake.url)
+            async with fake.session() as session:
+                namespace.update(fake=fake, session=session)
+                await run_block(block, namespace)
+
+
+ACCOUNT_BLOCKS = [block for block in all_blocks() if block.needs_account]
+
+
+@pytest.mark.parametrize(
+    "block", ACCOUNT_BLOCKS, ids=[f"{block.page}:{block.line}" for block in ACCOUNT_BLOCKS]
+)
+def test_account_examples_are_skipped(block: Block) -> None:
+    pytest.skip(f"{block.page}:{block.line} needs a real Token Factory account")
+
+
+def test_blocks_are_found() -> None:
+    found = list(all_blocks())
+    assert sum(block.page == "README.md" for block in found) >= 5
+    assert len(ACCOUNT_BLOCKS) <= 3, "keep the blocks that need an account few"
