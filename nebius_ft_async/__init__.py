@@ -32,8 +32,10 @@ from ._errors import (
     ResponseDecodeError,
     UnprocessableEntityError,
 )
+from ._hooks import Hooks, RequestEvent, ResponseEvent, RetryEvent
 from ._models import (
     CheckpointSource,
+    CustomModel,
     DatasetFileResult,
     EventLevel,
     EventType,
@@ -49,6 +51,7 @@ from ._models import (
     MethodConfig,
     Metrics,
     MlflowConfig,
+    ModelStatus,
     Operation,
     OperationStatus,
     OperationType,
@@ -71,7 +74,9 @@ from ._polling import (
 )
 from ._raw import RawResponse, undeclared_fields
 from ._requests import (
+    CustomModelRequest,
     FineTuningRequest,
+    FtCheckpoint,
     HfCheckpoint,
     HfExportIntegration,
     HfExportSettings,
@@ -86,6 +91,7 @@ from ._retry import RetryPolicy
 from ._routes import CallOptions
 from ._session import AsyncSession
 from ._version import __version__
+from ._waits import FileProcessingError, ModelDeploymentError, wait_for_file, wait_for_model
 
 # a library logs, the application decides where that goes (see README: Logging)
 logging.getLogger("nebius_ft_async").addHandler(logging.NullHandler())
@@ -104,6 +110,8 @@ __all__ = [
     "CheckpointSource",
     "ConfigurationError",
     "ConflictError",
+    "CustomModel",
+    "CustomModelRequest",
     "DataFileReport",
     "DataFormat",
     "DataProblem",
@@ -111,15 +119,18 @@ __all__ = [
     "EventLevel",
     "EventType",
     "FileObject",
+    "FileProcessingError",
     "FineTuningCheckpoint",
     "FineTuningJob",
     "FineTuningJobCheckpoint",
     "FineTuningJobEvent",
     "FineTuningRequest",
+    "FtCheckpoint",
     "HfCheckpoint",
     "HfExportConfig",
     "HfExportIntegration",
     "HfExportSettings",
+    "Hooks",
     "Integration",
     "InternalServerError",
     "JobError",
@@ -131,6 +142,8 @@ __all__ = [
     "MlflowConfig",
     "MlflowIntegration",
     "MlflowSettings",
+    "ModelDeploymentError",
+    "ModelStatus",
     "NebiusError",
     "NotFoundError",
     "Operation",
@@ -141,7 +154,10 @@ __all__ = [
     "RateLimitError",
     "RawResponse",
     "RequestBudget",
+    "RequestEvent",
     "ResponseDecodeError",
+    "ResponseEvent",
+    "RetryEvent",
     "RetryPolicy",
     "SpecDraftConfig",
     "SpecDraftHyperparameters",
@@ -162,7 +178,9 @@ __all__ = [
     "check_data_file_async",
     "follow_events",
     "undeclared_fields",
+    "wait_for_file",
     "wait_for_job",
     "wait_for_jobs",
+    "wait_for_model",
     "wait_for_operation",
 ]

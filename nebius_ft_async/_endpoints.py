@@ -7,10 +7,11 @@ Each group of endpoints lives in a module of its own (``_jobs``, ``_operations``
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from ._custom_models import CustomModelEndpoints
 from ._errors import NebiusError
 from ._files import FileEndpoints
 from ._jobs import JobEndpoints
-from ._models import FineTuningJob, Operation
+from ._models import CustomModel, FileObject, FineTuningJob, Operation
 from ._operations import OperationEndpoints
 from ._raw import Exchange, RawResponse, captured
 
@@ -18,7 +19,12 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Endpoints(JobEndpoints, OperationEndpoints, FileEndpoints):
+class Endpoints(
+    JobEndpoints,
+    OperationEndpoints,
+    FileEndpoints,
+    CustomModelEndpoints,
+):
     """Every endpoint, and the waits built on them."""
 
     async def with_raw_response(
@@ -84,6 +90,48 @@ class Endpoints(JobEndpoints, OperationEndpoints, FileEndpoints):
         return await wait_for_operation(
             self,
             operation_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_update=on_update,
+            poll_timeout=poll_timeout,
+        )
+
+    async def wait_for_model(
+        self,
+        name: str,
+        *,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        on_update: Callable[[CustomModel], Any] | None = None,
+        poll_timeout: float | None = None,
+    ) -> CustomModel:
+        """Poll a custom model until it is active; see ``nebius_ft_async.wait_for_model``."""
+        from ._waits import wait_for_model
+
+        return await wait_for_model(
+            self,
+            name,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            on_update=on_update,
+            poll_timeout=poll_timeout,
+        )
+
+    async def wait_for_file(
+        self,
+        file_id: str,
+        *,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+        on_update: Callable[[FileObject], Any] | None = None,
+        poll_timeout: float | None = None,
+    ) -> FileObject:
+        """Poll an uploaded file until it is processed; see ``nebius_ft_async.wait_for_file``."""
+        from ._waits import wait_for_file
+
+        return await wait_for_file(
+            self,
+            file_id,
             poll_interval=poll_interval,
             timeout=timeout,
             on_update=on_update,

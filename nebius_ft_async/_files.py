@@ -17,6 +17,7 @@ from ._routes import (
     UPLOAD_FILE,
     Call,
     CallOptions,
+    Progress,
     Upload,
 )
 from ._transport import Transport
@@ -36,13 +37,16 @@ class FileEndpoints(Transport):
         *,
         purpose: str = "fine-tune",
         filename: str | None = None,
+        on_progress: Progress | None = None,
         **options: Unpack[CallOptions],
     ) -> FileObject:
         """Upload a file: ``POST /v1/files`` (multipart).
 
         ``file`` is a path, streamed from disk as it is sent (a multi-GB JSONL is never
         read into memory), or the content as bytes. ``filename`` defaults to the path's
-        name. Not retried once the upload may have reached the server.
+        name. ``on_progress(sent, total)`` is told the bytes taken so far, up to ten times a
+        second, and once more at the end (it must be quick; if it raises, that is logged
+        and ignored). Not retried once the upload may have reached the server.
         """
         if isinstance(file, bytes):
             name = filename or "upload.jsonl"
@@ -52,7 +56,8 @@ class FileEndpoints(Transport):
                 raise FileNotFoundError(f"no file to upload at {source}")
             name = filename or source.name
         upload = Upload(file, name, {"purpose": purpose})
-        return await self._perform(Call(UPLOAD_FILE, FILES, upload=upload, **options))
+        call = Call(UPLOAD_FILE, FILES, upload=upload, on_progress=on_progress, **options)
+        return await self._perform(call)
 
     async def get_file(self, file_id: str, **options: Unpack[CallOptions]) -> FileObject:
         """A file's details: ``GET /v1/files/{file_id}``."""
@@ -81,6 +86,8 @@ class FileEndpoints(Transport):
         self,
         file_id: str,
         destination: str | os.PathLike[str],
+        *,
+        on_progress: Progress | None = None,
         **options: Unpack[CallOptions],
     ) -> Path:
         """Stream a file's content to ``destination`` and return its path.
@@ -88,10 +95,13 @@ class FileEndpoints(Transport):
         Written to a temporary file beside it and renamed once complete, so an interrupted
         or short download never leaves a partial file under the final name. Works for a
         checkpoint's ``result_files`` ids and a ``DatasetFileResult.file_id`` alike.
+        ``on_progress(received, total)`` is told the bytes received after each chunk
+        (``total`` is ``None`` when the server does not say; a retry starts again from 0).
         """
         target = Path(destination)
         path = file_path(file_id) + "/content"
-        await self._perform(Call(DOWNLOAD_FILE, path, download_to=target, **options))
+        call = Call(DOWNLOAD_FILE, path, download_to=target, on_progress=on_progress, **options)
+        await self._perform(call)
         return target
 
     async def download_files(

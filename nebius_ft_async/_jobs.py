@@ -13,8 +13,8 @@ from ._models import (
 )
 from ._paging import DEFAULT_PAGE_SIZE
 from ._requests import (
+    CheckpointBody,
     FineTuningRequest,
-    HfCheckpoint,
     IntegrationBody,
     MethodBody,
     check_job_request,
@@ -73,7 +73,7 @@ class JobEndpoints(Transport):
         hyperparameters: SupervisedHyperparameters | dict[str, Any] | None = None,
         method: MethodBody | None = None,
         integrations: Iterable[IntegrationBody] | None = None,
-        from_checkpoint: HfCheckpoint | dict[str, Any] | None = None,
+        from_checkpoint: CheckpointBody | None = None,
         seed: int | None = None,
         suffix: str | None = None,
         tags: Iterable[str] | None = None,

@@ -427,6 +427,20 @@ class FileObject(Model):
     status: str | None = None
     status_details: str | None = None
 
+    @property
+    def is_terminal(self) -> bool:
+        """True once the server is done processing the file: ``status`` is ``processed`` or
+        ``error`` (then ``status_details`` says why), or absent (nothing to wait for).
+
+        The API documents ``status`` as a free string; any other value (``uploaded``, ...)
+        means it is still being processed.
+        """
+        return self.status is None or self.status in FINAL_FILE_STATUSES
+
+
+FINAL_FILE_STATUSES = frozenset({"processed", "error"})
+"""The file statuses after which processing is over (the OpenAI-style values)."""
+
 
 class Operation(Model):
     """A dataset operation (``/v1/operations``): fine-tuning, dataset-to-file, ...
@@ -501,3 +515,62 @@ file_page_decoder = msgspec.json.Decoder(Page[FileObject], strict=False)
 operation_decoder = msgspec.json.Decoder(Operation, strict=False)
 operation_page_decoder = msgspec.json.Decoder(Page[Operation], strict=False)
 operation_errors_decoder = msgspec.json.Decoder(_OperationErrors, strict=False)
+
+
+class ModelStatus(_OpenStrEnum):
+    """Status of a custom model: ``validating``, then ``active`` or ``error``; ``deleted``
+    after a delete. Values the server adds later decode too (and are not final)."""
+
+    VALIDATING = "validating"
+    ACTIVE = "active"
+    ERROR = "error"
+    DELETED = "deleted"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for active, error and deleted: validation is over."""
+        return self in _TERMINAL_MODEL_STATUSES
+
+
+_TERMINAL_MODEL_STATUSES = frozenset({ModelStatus.ACTIVE, ModelStatus.ERROR, ModelStatus.DELETED})
+
+
+class CustomModel(Model):
+    """A custom (LoRA) model, as created, got, listed or deleted under ``/v0/models``.
+
+    ``name`` is what the server returned, short (``my-model-hfjV``) or full
+    (``meta-llama/Meta-Llama-3.1-8B-Instruct-LoRa:my-model-JuNN``); either addresses the
+    model in ``get_model`` / ``delete_model`` and is the ``model`` of a chat completion. The
+    API documents no required field beyond ``name``, so every other one may be missing.
+    ``status_reason`` says why a model is in ``error``. ``created_at`` is unix seconds (the
+    API also allows a string there).
+    """
+
+    name: str
+    status: ModelStatus | None = None
+    status_reason: str | None = None
+    base_model: str | None = None
+    source: str | None = None
+    description: str | None = None
+    created_at: int | str | None = None
+    type: str | None = None
+    job_id: str | None = None
+    checkpoint_id: str | None = None
+    file_id: str | None = None
+    url: str | None = None
+    vendor: str | None = None
+    tags: list[str] | None = None
+    use_cases: list[str] | None = None
+    context_window_k: int | None = None
+    size_b: float | None = None
+    quality: int | None = None
+    deprecated: bool | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once validation is over: the model is active, in error, or deleted."""
+        return self.status is not None and self.status.is_terminal
+
+
+custom_model_decoder = msgspec.json.Decoder(CustomModel, strict=False)
+custom_model_list_decoder = msgspec.json.Decoder(list[CustomModel], strict=False)

@@ -20,7 +20,7 @@ import anyio
 from ._checks import optional_timeout, positive_count, positive_seconds
 from ._endpoints import Endpoints
 from ._errors import APIError, NebiusError
-from ._models import FineTuningJob, FineTuningJobEvent, Operation
+from ._models import CustomModel, FileObject, FineTuningJob, FineTuningJobEvent, Operation
 from ._paging import DEFAULT_PAGE_SIZE
 from ._retry import is_retryable
 
@@ -33,7 +33,7 @@ POLL_JITTER = 0.1
 MIN_POLL_TIMEOUT = 5.0
 """The shortest default poll timeout: one poll may take ``max(2 * poll_interval, 5 s)``."""
 
-FinalT = TypeVar("FinalT", FineTuningJob, Operation)
+FinalT = TypeVar("FinalT", FineTuningJob, Operation, CustomModel, FileObject)
 
 OnUpdate = Callable[[FineTuningJob], Any]
 """Called with the job when something a person watches changes; may be async."""
@@ -45,7 +45,8 @@ class JobWaitError(NebiusError):
     ``job_id`` names the job, ``job`` is the last state seen (``None`` if never seen) and
     ``error`` is the cause (for example a ``NotFoundError``), also set as ``__cause__``.
     From ``wait_for_operation``, ``job_id`` holds the operation id and ``operation`` the last
-    operation seen.
+    operation seen; from ``wait_for_model``, the model's name and ``model``; from
+    ``wait_for_file``, the file id and ``file``.
     """
 
     def __init__(
@@ -56,12 +57,16 @@ class JobWaitError(NebiusError):
         job: FineTuningJob | None = None,
         error: BaseException | None = None,
         operation: Operation | None = None,
+        model: CustomModel | None = None,
+        file: FileObject | None = None,
     ) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.job = job
         self.error = error
         self.operation = operation
+        self.model = model
+        self.file = file
         self.__cause__ = error
 
 
@@ -160,6 +165,8 @@ class _Watch(Generic[FinalT]):
                         job_id=self.job_id,
                         job=value if isinstance(value, FineTuningJob) else None,
                         operation=value if isinstance(value, Operation) else None,
+                        model=value if isinstance(value, CustomModel) else None,
+                        file=value if isinstance(value, FileObject) else None,
                         error=error,
                     ) from error
         return value
@@ -287,6 +294,8 @@ def _timeout_error(watch: _Watch[FinalT], timeout: float | None, kind: str = "jo
         job_id=watch.job_id,
         job=last if isinstance(last, FineTuningJob) else None,
         operation=last if isinstance(last, Operation) else None,
+        model=last if isinstance(last, CustomModel) else None,
+        file=last if isinstance(last, FileObject) else None,
     )
 
 

@@ -118,6 +118,16 @@ class HfCheckpoint(RequestModel, tag_field="type", tag="hf"):
     token: str | None = None
 
 
+class FtCheckpoint(RequestModel, tag_field="type", tag="ft"):
+    """Start from a fine-tuning checkpoint: ``{"type": "ft"}``.
+
+    The API documents no field beyond ``type`` for this kind; pass a plain dict to send
+    fields it may take that this library does not know yet.
+    """
+
+
+CheckpointBody = HfCheckpoint | FtCheckpoint | dict[str, Any]
+
 MethodBody = SupervisedMethod | SpecDraftMethod | dict[str, Any]
 IntegrationBody = WandbIntegration | MlflowIntegration | HfExportIntegration | dict[str, Any]
 
@@ -131,7 +141,7 @@ class FineTuningRequest(RequestModel):
     hyperparameters: SupervisedHyperparameters | dict[str, Any] | None = None
     method: MethodBody | None = None
     integrations: list[IntegrationBody] | None = None
-    from_checkpoint: HfCheckpoint | dict[str, Any] | None = None
+    from_checkpoint: CheckpointBody | None = None
     seed: int | None = None
     suffix: str | None = None
     tags: list[str] | None = None
@@ -151,6 +161,33 @@ def check_job_request(request: FineTuningRequest) -> None:
         )
     if request.validation_file is not None and not request.validation_file.strip():
         raise ValueError("validation_file must be a file id or None, got an empty string")
+
+
+class CustomModelRequest(RequestModel):
+    """The body of ``POST /v0/models``: deploy a LoRA adapter as a custom model.
+
+    ``source`` is ``"{job_id}:{checkpoint_id}"`` for a fine-tuning checkpoint, the file id of
+    an uploaded adapter archive, or a Hugging Face repository URL.
+    """
+
+    name: str
+    base_model: str
+    source: str
+    description: str | None = None
+
+
+def require_text(name: str, value: object) -> None:
+    """Refuse ``value`` unless it is a non-empty string, naming ``name``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} is required: a non-empty string, got {value!r}")
+
+
+def check_custom_model_request(request: CustomModelRequest) -> None:
+    """Refuse a custom model without a name, base model or source, naming the field."""
+    for name in ("name", "base_model", "source"):
+        require_text(name, getattr(request, name))
+    if request.description is not None and not isinstance(request.description, str):
+        raise ValueError(f"description must be a string or None, got {request.description!r}")
 
 
 def explicit(value: Any) -> Any:

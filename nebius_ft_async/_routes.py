@@ -8,7 +8,7 @@ The endpoints describe calls; the session reads every one of them along one path
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
@@ -17,6 +17,8 @@ import msgspec
 from ._models import (
     checkpoint_decoder,
     checkpoint_page_decoder,
+    custom_model_decoder,
+    custom_model_list_decoder,
     event_page_decoder,
     file_decoder,
     file_page_decoder,
@@ -52,6 +54,10 @@ class _Nothing:
         return None
 
 
+Progress = Callable[[int, int | None], object]
+"""Told how far a transfer got: bytes so far, and the total when known."""
+
+
 class Route(msgspec.Struct, Generic[T], frozen=True, gc=False):
     """One endpoint of the API."""
 
@@ -60,6 +66,8 @@ class Route(msgspec.Struct, Generic[T], frozen=True, gc=False):
     decoder: BodyDecoder[T]
     idempotent: bool = True
     """False where a repeat could act twice (a create, a cancel, an upload)."""
+    project_scoped: bool = False
+    """Takes ``ai_project_id`` (a query parameter) to work within one AI Studio project."""
 
 
 class Upload(msgspec.Struct, frozen=True, gc=False):
@@ -78,12 +86,15 @@ class CallOptions(TypedDict, total=False):
     - ``extra_headers``: headers added to this call's request (``Authorization`` cannot be
       set this way: the session sends the key).
     - ``extra_query``: query parameters added to this call's URL.
+    - ``ai_project_id``: the AI Studio project of this call (default: the session's), for
+      the endpoints that take one (creating and listing); refused by the others.
     """
 
     timeout: float | None
     max_retries: int | None
     extra_headers: Mapping[str, str] | None
     extra_query: Mapping[str, str] | None
+    ai_project_id: str | None
 
 
 class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
@@ -95,18 +106,18 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     json: bytes | None = None
     """An encoded JSON body."""
     upload: Upload | None = None
+    """A multipart form to stream; with ``download_to``, it makes the call a transfer:
+    bounded by silence on the wire rather than by a total time."""
     download_to: Path | None = None
     """Stream the answer into this file (atomically) instead of reading it into memory."""
+    on_progress: Progress | None = None
+    """Told ``(bytes so far, total or None)`` as a transfer moves."""
     timeout: float | None = None
     """Seconds for the whole call, retries included."""
     max_retries: int | None = None
     extra_headers: Mapping[str, str] | None = None
     extra_query: Mapping[str, str] | None = None
-
-    @property
-    def is_transfer(self) -> bool:
-        """An upload or a download: bounded by silence on the wire, not a total time."""
-        return self.upload is not None or self.download_to is not None
+    ai_project_id: str | None = None
 
 
 JOBS = "/v1/fine_tuning/jobs"
@@ -116,21 +127,35 @@ FILES = "/v1/files"
 FILE = FILES + "/{file_id}"
 
 GET_JOB = Route("GET", JOB, job_decoder)
-LIST_JOBS = Route("GET", JOBS, job_page_decoder)
-CREATE_JOB = Route("POST", JOBS, job_decoder, idempotent=False)
+LIST_JOBS = Route("GET", JOBS, job_page_decoder, project_scoped=True)
+CREATE_JOB = Route("POST", JOBS, job_decoder, idempotent=False, project_scoped=True)
 CANCEL_JOB = Route("POST", JOB + "/cancel", job_decoder, idempotent=False)
 LIST_EVENTS = Route("GET", JOB + "/events", event_page_decoder)
 LIST_CHECKPOINTS = Route("GET", JOB + "/checkpoints", checkpoint_page_decoder)
 GET_CHECKPOINT = Route("GET", JOB + "/checkpoints/{checkpoint_id}", checkpoint_decoder)
 GET_OPERATION = Route("GET", OPERATION, operation_decoder)
-LIST_OPERATIONS = Route("GET", "/v1/operations", operation_page_decoder)
+LIST_OPERATIONS = Route("GET", "/v1/operations", operation_page_decoder, project_scoped=True)
 GET_OPERATION_ERRORS = Route("GET", OPERATION + "/errors", operation_errors_decoder)
 GET_OPERATION_RESULTS = Route("GET", OPERATION + "/results", operation_results_decoder)
-UPLOAD_FILE = Route("POST", FILES, file_decoder, idempotent=False)
+UPLOAD_FILE = Route("POST", FILES, file_decoder, idempotent=False, project_scoped=True)
 GET_FILE = Route("GET", FILE, file_decoder)
-LIST_FILES = Route("GET", FILES, file_page_decoder)
+LIST_FILES = Route("GET", FILES, file_page_decoder, project_scoped=True)
 FILE_CONTENT = Route("GET", FILE + "/content", _AsBytes())
 DOWNLOAD_FILE = Route("GET", FILE + "/content", _Nothing())
+
+MODELS = "/v0/models"
+SHORT_MODEL = MODELS + "/{name}"
+FULL_MODEL = MODELS + "/{vendor}/{full_name}"
+
+CREATE_MODEL = Route("POST", MODELS, custom_model_decoder, idempotent=False, project_scoped=True)
+LIST_MODELS = Route("GET", MODELS, custom_model_list_decoder, project_scoped=True)
+UPLOAD_MODEL_ARCHIVE = Route(
+    "POST", MODELS + "/upload", file_decoder, idempotent=False, project_scoped=True
+)
+GET_MODEL = Route("GET", SHORT_MODEL, custom_model_decoder)
+GET_FULL_MODEL = Route("GET", FULL_MODEL, custom_model_decoder)
+DELETE_MODEL = Route("DELETE", SHORT_MODEL, custom_model_decoder, idempotent=False)
+DELETE_FULL_MODEL = Route("DELETE", FULL_MODEL, custom_model_decoder, idempotent=False)
 
 ROUTES: tuple[Route[Any], ...] = (
     GET_JOB,
@@ -149,5 +174,12 @@ ROUTES: tuple[Route[Any], ...] = (
     LIST_FILES,
     FILE_CONTENT,
     DOWNLOAD_FILE,
+    CREATE_MODEL,
+    LIST_MODELS,
+    UPLOAD_MODEL_ARCHIVE,
+    GET_MODEL,
+    GET_FULL_MODEL,
+    DELETE_MODEL,
+    DELETE_FULL_MODEL,
 )
 """Every route the client calls (the fake serves each: a test checks it)."""

@@ -17,7 +17,7 @@ import math
 import os
 import tempfile
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import cached_property, partial
 from pathlib import Path
@@ -46,12 +46,13 @@ from ._errors import (
     decode_error,
     status_error,
 )
+from ._hooks import Hooks, HookSet, RequestEvent, ResponseEvent, RetryEvent, hook_set
 from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
 from ._network import checked_headers, checked_proxy, checked_ssl, environment_proxy, with_query
 from ._raw import Exchange, captured
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._routes import Call, Upload
+from ._routes import Call, Progress, Route, Upload
 from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
 from ._version import __version__
@@ -72,6 +73,7 @@ MAX_REDIRECTS = 5
 """Same-origin redirects followed in one attempt."""
 
 _READ_CHUNK = 256 * 1024
+_PROGRESS_EVERY = 0.1
 _DOWNLOAD_CHUNK = 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -99,6 +101,13 @@ class AsyncSession(Endpoints):
     ``client_session`` is an ``aiohttp.ClientSession`` of yours to send through, which the
     session neither closes nor changes.
 
+    ``hooks`` (a ``Hooks``, or several) are called as each request is sent, each answer
+    received and each retry scheduled; ``nebius_ft_async.otel`` builds OpenTelemetry ones.
+
+    ``ai_project_id`` scopes the endpoints that take one (creating and listing jobs, files,
+    operations and custom models) to an AI Studio project; a call's own ``ai_project_id=``
+    overrides it.
+
     Every request (each retry too) takes a turn from one ``budget``, an ``AdaptiveBudget``
     unless another ``RequestBudget`` is given: it slows every request of the session down
     when the server answers 429 and lets the pace grow back as answers come through.
@@ -124,6 +133,8 @@ class AsyncSession(Endpoints):
         trust_env: bool = True,
         ssl: SSLContext | bool | None = None,
         client_session: aiohttp.ClientSession | None = None,
+        ai_project_id: str | None = None,
+        hooks: Hooks | Sequence[Hooks] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
         key = key.strip()
@@ -162,6 +173,16 @@ class AsyncSession(Endpoints):
             LOOPBACK_MIN_POLL_INTERVAL if is_loopback_base_url(self.base_url) else MIN_POLL_INTERVAL
         )
         self.max_response_bytes = max_response_bytes
+        if ai_project_id is not None and (
+            not isinstance(ai_project_id, str) or not ai_project_id.strip()
+        ):
+            raise ConfigurationError(
+                f"ai_project_id must be a non-empty string, got {ai_project_id!r}"
+            )
+        self.ai_project_id = ai_project_id
+        self._hooks = hook_set(hooks)
+        """The AI Studio project that creating and listing work within (``None``: the
+        account's default)."""
         if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
             raise ConfigurationError(
                 "client_session must be an aiohttp.ClientSession, "
@@ -314,7 +335,7 @@ class AsyncSession(Endpoints):
         """
         if call.max_retries is not None:
             _check_retries(call.max_retries)
-        if call.is_transfer:
+        if call.upload is not None or call.download_to is not None:
             return self._transfer(call)
         deadline = None if call.timeout is None else self._deadline(call.timeout)
         body = None if call.json is None else self._json_body(call.json)
@@ -343,7 +364,7 @@ class AsyncSession(Endpoints):
         silence on the wire ends a transfer in either direction.
         """
         silence = self._transfer_timeout.sock_read or DEFAULT_TIMEOUT
-        stall = _StallWatch(silence)
+        stall = _StallWatch(silence, call.on_progress)
 
         @contextmanager
         def form() -> Iterator[tuple[Any, dict[str, str] | None]]:
@@ -362,7 +383,10 @@ class AsyncSession(Endpoints):
                 yield data, None
 
         try:
-            return await self._exchange(call, form, None, self._transfer_timeout, deadline)
+            result = await self._exchange(call, form, None, self._transfer_timeout, deadline)
+            if call.on_progress is not None:
+                _report_progress(call.on_progress, stall.size, stall.size)
+            return result
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if not stall.fired or current is None or current.cancelling() > 1:
@@ -405,6 +429,8 @@ class AsyncSession(Endpoints):
                     async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
                         received += len(chunk)
                         await file.write(chunk if inflater is None else inflater.feed(chunk))
+                        if call.on_progress is not None:
+                            _report_progress(call.on_progress, received, response.content_length)
                     if inflater is not None:
                         await file.write(inflater.finish())
             expected = response.content_length
@@ -434,10 +460,12 @@ class AsyncSession(Endpoints):
         last error is raised at once instead of sleeping into a sure timeout.
         """
         route = call.route
-        method = route.method
+        method, template = route.method, route.template
         path = self._path_prefix + call.path  # what is requested, and what messages show
         if call.extra_query:
             path = with_query(path, call.extra_query)
+        if route.project_scoped or call.ai_project_id is not None:
+            path = self._in_project(route, path, call.ai_project_id)
         headers = self._request_headers
         if call.extra_headers:
             headers = {**(headers or {}), **checked_headers("extra_headers", call.extra_headers)}
@@ -448,7 +476,7 @@ class AsyncSession(Endpoints):
             while True:
                 try:
                     raw = await self._attempt(
-                        method, url, path, headers, body, consume, wire, deadline
+                        method, url, path, headers, body, consume, wire, deadline, template, attempt
                     )
                 except APIError as error:
                     self._redactor.error(error)  # a server may echo the key in any spelling
@@ -468,6 +496,10 @@ class AsyncSession(Endpoints):
                     loop = asyncio.get_running_loop()
                     if deadline is not None and loop.time() + wait > deadline:
                         raise
+                    if self._hooks is not None:
+                        self._hooks.retried(
+                            RetryEvent(method, template, path, attempt, _failure_name(error), wait)
+                        )
                     log.info(
                         "retrying %s %s after %s (attempt %d of %d), waiting %.2f s",
                         method,
@@ -497,6 +529,21 @@ class AsyncSession(Endpoints):
                 raise
             failure = self._deadline_error(call)
         raise failure  # outside the except block: nothing of aiohttp's rides along
+
+    def _in_project(self, route: Route[Any], path: str, ai_project_id: str | None) -> str:
+        """``path`` with the call's (else the session's) ``ai_project_id``, if the route
+        takes one."""
+        if not route.project_scoped:
+            raise ValueError(
+                f"ai_project_id is not taken by {route.method} {route.template}: only "
+                "creating and listing work within a project"
+            )
+        project = self.ai_project_id if ai_project_id is None else ai_project_id
+        if project is None:
+            return path
+        if not isinstance(project, str) or not project.strip():
+            raise ValueError(f"ai_project_id must be a non-empty string, got {project!r}")
+        return with_query(path, {"ai_project_id": project})
 
     def _deadline(self, timeout: float) -> float:
         return asyncio.get_running_loop().time() + positive_seconds("timeout", timeout)
@@ -534,6 +581,8 @@ class AsyncSession(Endpoints):
         consume: Consume | None,
         wire: aiohttp.ClientTimeout,
         deadline: float | None,
+        route: str,
+        attempt: int,
     ) -> _RawResponse:
         """One attempt: a connection slot, a turn from the budget, the request and its
         same-origin redirects.
@@ -561,9 +610,23 @@ class AsyncSession(Endpoints):
                 )
             if deadline is not None:
                 wire = _within(wire, deadline - asyncio.get_running_loop().time())
-            client = self._client_session()  # after the wait for a slot: close() may have run
+            # after the wait for a slot: close() may have run, or the loop be another one
+            client = self._client
+            if (
+                client is None
+                or self._closed
+                or not self._own_client
+                or self._loop is not asyncio.get_running_loop()
+            ):
+                client = self._client_session()
+            hooks = self._hooks
             for _ in range(MAX_REDIRECTS + 1):
                 failure: APIError | None = None
+                sent = (
+                    None
+                    if hooks is None
+                    else self._request_sent(hooks, method, route, url, attempt)
+                )
                 try:
                     with _NO_BODY if body is None else body() as (data, body_headers):
                         if headers is not None:
@@ -606,6 +669,15 @@ class AsyncSession(Endpoints):
                         path=path,
                         request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
                     )
+                except BaseException as exc:  # a body too large, a cancellation: still told
+                    if sent is not None:
+                        self._response_received(sent, None, None, type(exc).__name__)
+                    raise
+                if sent is not None:
+                    if failure is not None:
+                        self._response_received(sent, None, None, type(failure).__name__)
+                    else:
+                        self._response_received(sent, status, response_headers, None)
                 if failure is not None:
                     # raised outside the except block: aiohttp's exception, whose request_info
                     # holds the Authorization header, must not ride along as __context__
@@ -642,6 +714,29 @@ class AsyncSession(Endpoints):
             method=method,
             path=path,
         )
+
+    def _request_sent(
+        self, hooks: HookSet, method: str, route: str, url: URL, attempt: int
+    ) -> RequestEvent:
+        event = RequestEvent(
+            method, route, url.raw_path_qs, self._origin, attempt, asyncio.get_running_loop().time()
+        )
+        hooks.sent(event)
+        return event
+
+    def _response_received(
+        self,
+        sent: RequestEvent,
+        status: int | None,
+        headers: Mapping[str, str] | None,
+        error: str | None,
+    ) -> None:
+        assert self._hooks is not None
+        if status is not None and status >= 400:
+            error = str(status)
+        elapsed = asyncio.get_running_loop().time() - sent.started
+        request_id = None if headers is None else _request_id(headers)
+        self._hooks.received(ResponseEvent(sent, status, error, elapsed, request_id))
 
     @cached_property
     def _redactor(self) -> KeyRedactor:
@@ -704,15 +799,18 @@ class _StallWatch:
     the next chunk only once the last was written) stands still for ``silence`` seconds
     before the end. Then it cancels the task sending it, and says so in ``fired``."""
 
-    def __init__(self, silence: float) -> None:
+    def __init__(self, silence: float, on_progress: Progress | None = None) -> None:
         self.silence = silence
         self.fired = False
+        self.on_progress = on_progress  # told of the position as it moves, when given
+        self.size = 0
 
     @contextmanager
     def watching(self, stream: IO[bytes], size: int) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        every = min(self.silence / 4, 1.0)
+        every = min(self.silence / 4, 1.0 if self.on_progress is None else _PROGRESS_EVERY)
+        self.size = size
         last_position, moved = stream.tell(), loop.time()
         handle: asyncio.TimerHandle | None = None
 
@@ -722,6 +820,8 @@ class _StallWatch:
             now = loop.time()
             if position != last_position:
                 last_position, moved = position, now
+                if self.on_progress is not None:
+                    _report_progress(self.on_progress, position, size)
             if position >= size:
                 return  # all of it was taken: the answer's silence is the read timeout's
             if now - moved >= self.silence and task is not None:
@@ -735,6 +835,13 @@ class _StallWatch:
             yield
         finally:
             handle.cancel()
+
+
+def _report_progress(on_progress: Progress, done: int, total: int | None) -> None:
+    try:
+        on_progress(done, total)
+    except Exception:
+        log.warning("on_progress (%r) raised; ignored", on_progress, exc_info=True)
 
 
 class _RawResponse(NamedTuple):

@@ -19,6 +19,11 @@ or listed, one step per ``step_seconds``, or spread so that the job is final exa
 ``finish_after`` seconds after it was added. Faults (429 with ``Retry-After``, 5xx, 404, a
 dropped connection) are queued with ``fail_next``.
 
+Custom models (``/v0/models``) are served too: a created model is ``validating`` for a few
+polls, then ``active``, or ``error`` with a ``status_reason`` (an uploaded archive without
+``adapter_config.json``, or as scripted through ``models`` / ``add_model``); uploaded files
+can be shown going through statuses with ``script_file``.
+
 Bad input is answered as the API's FastAPI app answers it: every query parameter and body the
 fake reads is checked against the API documents the pydantic way, and what they refuse gets a
 422 listing every problem, ``{"detail": [{"type": "int_parsing", "loc": ["query", "limit"],
@@ -41,6 +46,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import itertools
 import json
 import math
@@ -48,6 +54,7 @@ import operator
 import re
 import sys
 import time
+import zipfile
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -61,7 +68,7 @@ from . import _routes as routes
 from ._routes import Route
 from ._session import AsyncSession
 
-__all__ = ["FakeJob", "FakeTokenFactory"]
+__all__ = ["FakeJob", "FakeModel", "FakeTokenFactory"]
 
 Outcome = Literal["succeeded", "failed", "cancelled"]
 ListOrder = Literal["newest_first", "oldest_first", "shuffled"]
@@ -724,6 +731,17 @@ _FINE_TUNING_REQUEST = _Model(
 )
 _PURPOSE = _Choice("batch", "fine-tune")
 _UPLOAD_FORM = {"file": (_File(), _REQUIRED), "purpose": (_PURPOSE, _REQUIRED)}
+# nebius-models-openapi.json: the body of POST /v0/models and the form of its uploads
+_CUSTOM_MODEL_REQUEST = _Model(
+    "CreateCustomModelRequest",
+    {
+        "name": (_Str(), _REQUIRED),
+        "base_model": (_Str(), _REQUIRED),
+        "source": (_Str(), _REQUIRED),
+        "description": _OPTIONAL_STR,
+    },
+)
+_MODEL_ARCHIVE_FORM = {"file": (_File(), _REQUIRED)}
 
 _Query = dict[str, tuple[_Type, Any]]
 _PROJECT: _Query = {"ai_project_id": _OPTIONAL_STR}
@@ -742,6 +760,7 @@ _QUERIES: dict[str, _Query] = {
     },
     "operation_results": _CURSOR_PAGE,
 }
+_QUERIES.update(create_model=_PROJECT, list_models=_PROJECT, upload_model_archive=_PROJECT)
 
 
 def _checked_query(request: web.Request, operation: str, problems: _Problems) -> dict[str, Any]:
@@ -985,6 +1004,37 @@ class FakeJob:
         return min(self.total_steps, round(self.total_steps * running / self.running_steps))
 
 
+ModelOutcome = Literal["active", "error"]
+_NAME_TAG_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass
+class FakeModel:
+    """One custom model. It is ``validating`` when created and for its first
+    ``validating_polls`` polls, then ``outcome``: ``active``, or ``error`` with
+    ``status_reason``. Change ``outcome`` / ``status_reason`` of a created model (in
+    ``fake.models``) to script how it ends."""
+
+    name: str
+    """The name the API gave it: full (``vendor/...-LoRa:name-abcd``) or short."""
+    base_model: str
+    source: str
+    description: str | None = None
+    outcome: ModelOutcome = "active"
+    status_reason: str | None = None
+    validating_polls: int = 2
+    polls: int = 0
+    created_at: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def short_name(self) -> str:
+        """What ``/v0/models/{name}`` also finds it by: the part after ``-LoRa:``."""
+        return self.name.rpartition("-LoRa:")[2]
+
+    def status(self) -> str:
+        return "validating" if self.polls <= self.validating_polls else self.outcome
+
+
 class FakeTokenFactory:
     """The fine-tuning API in process, on 127.0.0.1 (a free port unless ``port`` is given).
 
@@ -1041,6 +1091,14 @@ class FakeTokenFactory:
         self.files: dict[str, dict[str, Any]] = {}
         self.file_contents: dict[str, bytes] = {}
         self.requests: dict[str, int] = {}
+        self.models: dict[str, FakeModel] = {}
+        """Custom models by the name the API gave them."""
+        self.model_names: Literal["full", "short"] = "full"
+        """Names given to created models: ``base-model-LoRa:name-abcd`` (as the API does
+        now) or ``name-abcd`` (as it did before)."""
+        self.model_validating_polls = 2
+        """Polls a created model stays ``validating`` for before it is active (or in error)."""
+        self._file_scripts: dict[str, tuple[list[str], str | None]] = {}
         self._host = host
         self._port = port
         self._faults: list[tuple[str | None, Handler]] = []
@@ -1210,6 +1268,40 @@ class FakeTokenFactory:
 
         self._faults.extend((path, fault) for _ in range(times))
 
+    def add_model(
+        self,
+        name: str,
+        *,
+        base_model: str = "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        source: str = "huggingface.co/fake/adapter",
+        outcome: ModelOutcome = "active",
+        status_reason: str | None = None,
+        validating_polls: int = 2,
+    ) -> str:
+        """Script a custom model under exactly ``name`` (full, with a ``/``, or short) and
+        return the name. Each poll of it moves it on: ``validating`` for
+        ``validating_polls`` polls, then ``outcome`` (``error`` with ``status_reason``)."""
+        if outcome not in ("active", "error"):
+            raise ValueError(f"outcome must be 'active' or 'error', not {outcome!r}")
+        self.models[name] = FakeModel(
+            name=name,
+            base_model=base_model,
+            source=source,
+            outcome=outcome,
+            status_reason=status_reason,
+            validating_polls=max(0, validating_polls),
+        )
+        return name
+
+    def script_file(self, file_id: str, *statuses: str, status_details: str | None = None) -> None:
+        """Show these statuses to successive GETs of an uploaded file, the last one for good
+        (with ``status_details``): ``script_file(id, "uploaded", "processed")``."""
+        if file_id not in self.files:
+            raise ValueError(f"no file {file_id!r} to script")
+        if not statuses:
+            raise ValueError("script_file needs at least one status")
+        self._file_scripts[file_id] = (list(statuses), status_details)
+
     # -- the lifecycle ---------------------------------------------------------------
 
     def _advance(self, job: FakeJob, *, polled: bool) -> None:
@@ -1362,6 +1454,13 @@ class FakeTokenFactory:
             (routes.GET_OPERATION, self._get_operation),
             (routes.GET_OPERATION_ERRORS, self._operation_errors),
             (routes.GET_OPERATION_RESULTS, self._operation_results),
+            (routes.CREATE_MODEL, self._create_model),
+            (routes.LIST_MODELS, self._list_models),
+            (routes.UPLOAD_MODEL_ARCHIVE, self._upload_model_archive),
+            (routes.GET_MODEL, self._get_model),
+            (routes.GET_FULL_MODEL, self._get_model),
+            (routes.DELETE_MODEL, self._delete_model),
+            (routes.DELETE_FULL_MODEL, self._delete_model),
         ]
         for route, handler in handlers:
             # an id is any one path segment, as in Starlette (aiohttp's own default also
@@ -1538,7 +1637,9 @@ class FakeTokenFactory:
         return file_id
 
     async def _get_file(self, request: web.Request) -> web.Response:
-        return _json(self.files[self._file(request)])
+        file_id = self._file(request)
+        self._step_file(file_id)
+        return _json(self.files[file_id])
 
     async def _file_content(self, request: web.Request) -> web.Response:
         content = self.file_contents[self._file(request)]
@@ -1586,3 +1687,144 @@ class FakeTokenFactory:
         job = self._operation(request)
         limit = 10 if query["limit"] is None else query["limit"]
         return _json(_page(job.checkpoints, limit, query["after"]))
+
+    # -- custom models ---------------------------------------------------------------
+
+    def _step_file(self, file_id: str) -> None:
+        script = self._file_scripts.get(file_id)
+        if script is None:
+            return
+        statuses, details = script
+        file = self.files[file_id]
+        if len(statuses) > 1:
+            file["status"], file["status_details"] = statuses.pop(0), None
+        else:
+            file["status"], file["status_details"] = statuses[0], details
+
+    def _model_name(self, name: str, base_model: str) -> str:
+        digest = hashlib.sha256(f"{next(self._ids)}:{name}".encode()).digest()
+        tag = "".join(_NAME_TAG_LETTERS[byte % len(_NAME_TAG_LETTERS)] for byte in digest[:4])
+        if self.model_names == "short":
+            return f"{name}-{tag}"
+        return f"{base_model}-LoRa:{name}-{tag}"
+
+    def _model_body(self, model: FakeModel, status: str | None = None) -> dict[str, Any]:
+        job_id, colon, checkpoint_id = model.source.partition(":")
+        from_checkpoint = bool(colon) and job_id in self.jobs
+        status = status or model.status()
+        return {
+            "type": "text2text",
+            "name": model.name,
+            "base_model": model.base_model,
+            "source": model.source,
+            "status": status,
+            "status_reason": model.status_reason if status == "error" else None,
+            "checkpoint_id": checkpoint_id if from_checkpoint else None,
+            "job_id": job_id if from_checkpoint else None,
+            "file_id": model.source if model.source in self.files else None,
+            "url": model.source if "huggingface.co/" in model.source else None,
+            "created_at": model.created_at,
+            "description": model.description,
+            "vendor": model.base_model.partition("/")[0] or "custom",
+            "tags": ["lora"],
+            "use_cases": ["lora"],
+            "context_window_k": 128,
+            "size_b": 8.03,
+        }
+
+    def _source_problem(self, source: str) -> tuple[str | None, str | None]:
+        """Why ``source`` cannot be deployed (a 400), and why the model will end in error."""
+        if "huggingface.co/" in source:
+            return None, None
+        if source in self.files:
+            content = self.file_contents.get(source, b"")
+            try:
+                with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                    names = set(archive.namelist())
+            except zipfile.BadZipFile:
+                return None, "the uploaded file is not a zip archive"
+            if "adapter_config.json" not in names:
+                return None, "adapter_config.json not found in the archive"
+            return None, None
+        job_id, colon, checkpoint_id = source.partition(":")
+        job = self.jobs.get(job_id) if colon else None
+        if job is None or all(c["id"] != checkpoint_id for c in job.checkpoints):
+            return f"Source {source} not found", None
+        return None, None
+
+    async def _create_model(self, request: web.Request) -> web.Response:
+        problems: _Problems = []
+        _checked_query(request, "create_model", problems)
+        body = await _json_body(request)
+        if body is _INVALID or body is None:
+            problems.append(_problem("missing", ("body",), "Field required", None))
+        else:
+            body = _CUSTOM_MODEL_REQUEST.check(body, ("body",), problems)
+        if problems:
+            raise _Unprocessable(problems)
+        refused, reason = self._source_problem(body["source"])
+        if refused is not None:
+            return _error(400, refused)
+        name = self._model_name(body["name"], body["base_model"])
+        model = FakeModel(
+            name=name,
+            base_model=body["base_model"],
+            source=body["source"],
+            description=body.get("description"),
+            outcome="active" if reason is None else "error",
+            status_reason=reason,
+            validating_polls=self.model_validating_polls,
+        )
+        self.models[name] = model
+        return _json(self._model_body(model))
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        _query(request, "list_models")
+        return _json([self._model_body(model) for model in self.models.values()])
+
+    async def _upload_model_archive(self, request: web.Request) -> web.Response:
+        problems: _Problems = []
+        _checked_query(request, "upload_model_archive", problems)
+        form = await _form(request)
+        value = form.get("file")
+        upload = None
+        if value is None or value == "":
+            problems.append(_problem("missing", ("body", "file"), "Field required", None))
+        else:
+            upload = _MODEL_ARCHIVE_FORM["file"][0].check(value, ("body", "file"), problems)
+        if problems:
+            raise _Unprocessable(problems)
+        assert isinstance(upload, _Upload)
+        file_id = f"file-{next(self._ids):06d}"
+        self.file_contents[file_id] = upload.content
+        self.files[file_id] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(upload.content),
+            "created_at": int(time.time()),
+            "filename": _shown(upload.filename) or "adapter.zip",
+            "purpose": "custom-model",
+            "status": "processed",
+            "status_details": None,
+        }
+        return _json(self.files[file_id])
+
+    def _model(self, request: web.Request) -> FakeModel:
+        info = request.match_info
+        name = f"{info['vendor']}/{info['full_name']}" if "vendor" in info else info["name"]
+        model = self.models.get(name)
+        if model is None and "vendor" not in info:
+            model = next((m for m in self.models.values() if m.short_name == name), None)
+        if model is None:
+            raise _not_found(f"Model {name} not found")
+        return model
+
+    async def _get_model(self, request: web.Request) -> web.Response:
+        model = self._model(request)
+        model.polls += 1
+        return _json(self._model_body(model))
+
+    async def _delete_model(self, request: web.Request) -> web.Response:
+        model = self._model(request)
+        del self.models[model.name]
+        return _json(self._model_body(model, "deleted"))

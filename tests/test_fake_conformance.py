@@ -1,18 +1,19 @@
 """FakeTokenFactory against the API documents: requests generated from them, answers checked
 against them.
 
-``tests/spec/`` holds copies of the two API documents the fake plays (``nebius-ft-openapi.json``,
-authoritative, and ``nebius-ft-extra-openapi.json``, from the project's shared ``spec/``; where
-both describe an operation the first wins). For every operation the fake routes, hypothesis
-draws requests from the operation's parameters and body: valid ones, valid ones with one part
-broken, and junk (any JSON, any bytes, other content types, any query text). Every answer must
-be one the document lists for the operation (or 404 for an id the fake does not know, 400 where
-the API refuses a well-formed request), never a 5xx; a 422 must have the documented ``detail``
-list; a 2xx must match the documented response schema and decode with the library's own
-decoder. What FastAPI would refuse is computed independently: each parameter and the job
-request body become pydantic models built from the document, and the fake's 422 must name the
-same ``(loc, type)`` problems (pydantic runs with ``allow_inf_nan=False``: the fake refuses
-numbers that are not finite, which the API could not write back).
+``tests/spec/`` holds copies of the API documents the fake plays (``nebius-ft-openapi.json``,
+authoritative, ``nebius-ft-extra-openapi.json`` and ``nebius-models-openapi.json``, from the
+project's shared ``spec/``; where two describe an operation the first wins). For every
+operation the fake routes, hypothesis draws requests from the operation's parameters and body:
+valid ones, valid ones with one part broken, and junk (any JSON, any bytes, other content
+types, any query text). Every answer must be one the document lists for the operation (or 404
+for an id the fake does not know, 400 where the API refuses a well-formed request), never a
+5xx; a 422 must have the documented ``detail`` list; a 2xx must match the documented response
+schema and decode with the library's own decoder. What FastAPI would refuse is computed
+independently: each parameter and the job request body become pydantic models built from the
+document, and the fake's 422 must name the same ``(loc, type)`` problems (pydantic runs with
+``allow_inf_nan=False``: the fake refuses numbers that are not finite, which the API could not
+write back).
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ from nebius_ft_async._urls import path_segment
 from nebius_ft_async.testing import FakeTokenFactory
 
 SPEC = Path(__file__).with_name("spec")
-DOCUMENTS = ("nebius-ft-openapi.json", "nebius-ft-extra-openapi.json")  # the first wins
+DOCUMENTS = (
+    "nebius-ft-openapi.json",
+    "nebius-ft-extra-openapi.json",
+    "nebius-models-openapi.json",
+)  # the first wins
+VALIDATES_INPUT = {"nebius-models-openapi.json"}
+"""Assembled documents that list a 422 only where their sources showed one: FastAPI answers
+422 on every operation that takes input, so it is allowed on each of theirs that does."""
 Problem = tuple[tuple[str | int, ...], str]
 """A 422 problem as compared here: its ``loc`` and its ``type``."""
 
@@ -112,12 +120,15 @@ def load_operations() -> dict[tuple[str, str], Operation]:
                 content = operation.get("requestBody", {}).get("content", {})
                 body = next(iter(content.items()), None)
                 ok = operation["responses"]["200"].get("content", {}).get("application/json")
+                statuses = {int(status) for status in operation["responses"]}
+                if name in VALIDATES_INPUT and (body or operation.get("parameters")):
+                    statuses.add(422)
                 found[method.upper(), path] = Operation(
                     method=method.upper(),
                     path=path,
                     parameters=tuple(operation.get("parameters", ())),
                     body=None if body is None else (body[0], body[1]["schema"]),
-                    statuses=frozenset(int(status) for status in operation["responses"]),
+                    statuses=frozenset(statuses),
                     response=None if ok is None else ok["schema"],
                     error_schema=errors,
                 )
@@ -162,6 +173,13 @@ DECODERS: dict[tuple[str, str], msgspec.json.Decoder[Any]] = {
     ("GET", "/v1/operations/{operation_id}"): _models.operation_decoder,
     ("GET", "/v1/operations/{operation_id}/errors"): _models.operation_errors_decoder,
     ("GET", "/v1/operations/{operation_id}/results"): _models.operation_results_decoder,
+    ("POST", "/v0/models"): _models.custom_model_decoder,
+    ("GET", "/v0/models"): _models.custom_model_list_decoder,
+    ("POST", "/v0/models/upload"): _models.file_decoder,
+    ("GET", "/v0/models/{name}"): _models.custom_model_decoder,
+    ("DELETE", "/v0/models/{name}"): _models.custom_model_decoder,
+    ("GET", "/v0/models/{vendor}/{full_name}"): _models.custom_model_decoder,
+    ("DELETE", "/v0/models/{vendor}/{full_name}"): _models.custom_model_decoder,
 }
 RAW_BODIES = {("GET", "/v1/files/{file_id}/content")}
 REFUSED_AS_BAD_REQUEST = {
@@ -169,6 +187,8 @@ REFUSED_AS_BAD_REQUEST = {
     ("POST", "/v1/fine_tuning/jobs"),  # an unknown training file; JSON not UTF-8, too deep
     ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel"),  # a job already final
     ("POST", "/v1/files"),  # a broken multipart body
+    ("POST", "/v0/models"),  # a source that is no known checkpoint, file or repository
+    ("POST", "/v0/models/upload"),  # a broken multipart body
 }
 
 
@@ -420,6 +440,10 @@ class Known:
     checkpoints: list[tuple[str, str]]
     """(job id, checkpoint id)"""
     files: list[str]
+    models: list[str]
+    """Model names, full and short."""
+    sources: list[str]
+    """Sources a model can be deployed from."""
 
 
 ANY_ID = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12)
@@ -433,7 +457,17 @@ def path_values(operation: Operation, known: Known) -> st.SearchStrategy[dict[st
         return (pairs | st.tuples(ANY_ID, ANY_ID)).map(
             lambda pair: dict(zip(names, pair, strict=True))
         )
-    sample = {"job_id": known.jobs, "operation_id": known.jobs, "file_id": known.files}
+    if names == ["vendor", "full_name"]:
+        split = [tuple(name.split("/", 1)) for name in known.models if "/" in name]
+        return (st.sampled_from(split) | st.tuples(ANY_ID, ANY_ID)).map(
+            lambda pair: dict(zip(names, pair, strict=True))
+        )
+    sample = {
+        "job_id": known.jobs,
+        "operation_id": known.jobs,
+        "file_id": known.files,
+        "name": [name for name in known.models if "/" not in name],
+    }
     return st.fixed_dictionaries({name: st.sampled_from(sample[name]) | ANY_ID for name in names})
 
 
@@ -489,6 +523,8 @@ def requests(draw: st.DrawFn, operation: Operation, known: Known) -> Request:
         value = draw(valid(schema))
         if isinstance(value, dict) and "training_file" in value and draw(st.integers(0, 3)):
             value["training_file"] = draw(st.sampled_from(known.files))
+        if isinstance(value, dict) and "source" in value and draw(st.integers(0, 3)):
+            value["source"] = draw(st.sampled_from(known.sources))
         if how == "broken":
             value = draw(broken(value))
         request.body = json.dumps(value).encode()
@@ -698,7 +734,14 @@ async def seeded(fake: FakeTokenFactory) -> Known:
     checkpoints = [(job_id, c["id"]) for job_id in jobs for c in fake.jobs[job_id].checkpoints]
     async with fake.session() as session:
         uploaded = await session.upload_file(b'{"messages": []}\n', filename="train.jsonl")
-    return Known(jobs, checkpoints, [uploaded.id, *list(fake.files)[:2]])
+        job = fake.jobs["ftjob-running"]
+        full = await session.create_model_from_checkpoint(job.id, name="deployed")
+        archive = await session.upload_model_archive(b"PK not quite a zip", filename="a.zip")
+    short = fake.add_model("Sofrony-Test-hfjV", source=archive.id)
+    models = [full.name, short, full.name.rpartition("-LoRa:")[2]]
+    sources = [f"{job_id}:{checkpoint}" for job_id, checkpoint in checkpoints]
+    sources += [archive.id, "huggingface.co/org/adapter"]
+    return Known(jobs, checkpoints, [uploaded.id, *list(fake.files)[:2]], models, sources)
 
 
 @pytest.fixture(scope="module")
@@ -734,8 +777,11 @@ def test_answers_conform_to_the_documents(served: Served, operation: Operation) 
     @given(st.data())
     def run(data: st.DataObject) -> None:
         request = data.draw(requests(operation, served.known))
-        known_before = set(served.fake.jobs) | set(served.fake.files)
+        models = dict(served.fake.models)
+        known_before = set(served.fake.jobs) | set(served.fake.files) | set(models)
+        known_before |= {model.short_name for model in models.values()}
         check(request, served.send(request), known_before)
+        served.fake.models.update(models)  # a deleted model comes back for the next request
 
     run()
 

@@ -333,3 +333,36 @@ async def test_call_options_are_checked_before_anything_is_sent(
         with pytest.raises(ValueError, match="line break"):
             await session.get_job("ftjob-1", extra_headers={"X-A": "a\r\nX-B: b"})
     assert seen.headers == []
+
+
+async def test_ai_project_id_goes_where_the_api_takes_it() -> None:
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append((f"{request.method} {request.path}", dict(request.query)))
+        if request.path.endswith("/jobs") and request.method == "GET":
+            return web.json_response({"object": "list", "data": [], "has_more": False})
+        return web.json_response(job_body("ftjob-p"))
+
+    app = web.Application()
+    app.router.add_route("*", "/v1/fine_tuning/jobs", record)
+    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", record)
+    url, runner = await serve(app)
+    try:
+        async with AsyncSession(KEY, base_url=url, ai_project_id="proj-a") as session:
+            await session.list_jobs(limit=5)
+            await session.list_jobs(ai_project_id="proj-b")
+            await session.create_job(model="m", training_file="file-1")
+            await session.get_job("ftjob-p")  # not a project-scoped route: nothing added
+            with pytest.raises(ValueError, match="ai_project_id is not taken by GET"):
+                await session.get_job("ftjob-p", ai_project_id="proj-b")
+    finally:
+        await runner.cleanup()
+    assert seen == [
+        ("GET /v1/fine_tuning/jobs", {"limit": "5", "ai_project_id": "proj-a"}),
+        ("GET /v1/fine_tuning/jobs", {"ai_project_id": "proj-b"}),
+        ("POST /v1/fine_tuning/jobs", {"ai_project_id": "proj-a"}),
+        ("GET /v1/fine_tuning/jobs/ftjob-p", {}),
+    ]
+    with pytest.raises(ConfigurationError, match="ai_project_id must be a non-empty string"):
+        AsyncSession(KEY, ai_project_id=" ")

@@ -26,7 +26,7 @@ def test_the_fake_serves_every_route_the_client_calls() -> None:
 
 def test_reads_are_retried_and_writes_only_when_they_cannot_have_acted() -> None:
     for route in ROUTES:
-        assert route.template.startswith("/v1/")
+        assert route.template.startswith(("/v1/", "/v0/models"))  # custom models are /v0
         assert route.idempotent == (route.method == "GET"), route
 
 
