@@ -4,13 +4,16 @@ The conventions a page follows:
 
 - The blocks of one page run in order, in one namespace per page: a block may use what an
   earlier block of the same page imported or defined.
-- Before each block the harness starts a fresh ``FakeTokenFactory`` and puts it in the
-  namespace as ``fake``, with ``session`` (an open ``AsyncSession`` on it). Its jobs
+- For each page the harness starts a fresh ``FakeTokenFactory`` and puts it in the
+  namespace as ``fake``, with ``session`` (an open ``AsyncSession`` on it); what one block
+  does to it (a job created, a file uploaded) the next block sees. ``fake``, ``session``
+  and ``job_id`` are set again before each block (a block may rebind them). Its jobs
   ``ftjob-abc``, ``ftjob-abc123`` and ``ftjob-def`` exist, and every job it scripts or is
   asked to create is already final (``finish_after=0``), so waits end at the first poll.
-  ``NEBIUS_API_KEY`` and ``NEBIUS_BASE_URL`` point at it, so ``AsyncSession()`` reaches it;
-  ``WANDB_API_KEY`` is set; the working directory is a fresh temporary one holding a valid
-  ``train.jsonl``; the ``nebius-ft`` command is on ``PATH``.
+  ``job_id`` is ``"ftjob-abc"``. ``NEBIUS_API_KEY`` and ``NEBIUS_BASE_URL`` point at it, so
+  ``AsyncSession()`` reaches it; ``WANDB_API_KEY`` is set; the working directory is a fresh
+  temporary one holding a valid ``train.jsonl`` and a LoRA adapter archive ``adapter.zip``;
+  the ``nebius-ft`` command is on ``PATH``.
 - A block with a top-level ``await`` runs as a coroutine on the test's event loop. Any other
   block runs in a worker thread, so it may call ``asyncio.run`` or ``anyio.run`` itself.
 - A block that defines ``async def test_...`` functions (how a user's own test looks) has
@@ -28,6 +31,7 @@ import json
 import os
 import re
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +59,9 @@ class Block:
 
 
 def pages() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    """README.md and every page of docs/ with a Python block."""
+    found = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [page for page in found if "```python" in page.read_text(encoding="utf-8")]
 
 
 def blocks_of(page: Path) -> list[Block]:
@@ -89,9 +95,12 @@ class DocsFake(FakeTokenFactory):
         return super().add_job(job_id, **options)
 
 
-def write_training_file(directory: Path) -> None:
+def write_inputs(directory: Path) -> None:
+    with zipfile.ZipFile(directory / "adapter.zip", "w") as archive:
+        archive.writestr("adapter_config.json", b'{"r": 16}')
+        archive.writestr("adapter_model.safetensors", b"weights")
     lines = [
-        {"messages": [{"role": "user", "content": f"Q{n}?"}, {"role": "assistant", "content": "A."}]}
+        {"messages": [{"role": "user", "content": f"Q{n}?"}, {"role": "assistant", "content": "A"}]}
         for n in range(20)
     ]
     (directory / "train.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -121,21 +130,20 @@ async def test_page_examples_run(
     page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runnable = [block for block in blocks_of(ROOT / page) if not block.needs_account]
-    if not runnable:
-        pytest.skip(f"{page} has no Python block to run")
+    assert runnable, f"{page} has only blocks that need an account"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("WANDB_API_KEY", "wandb-docs-key")
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    namespace: dict[str, Any] = {"__name__": f"docs_{len(page)}"}
-    for block in runnable:
-        write_training_file(tmp_path)
-        async with DocsFake() as fake:
-            for job_id in KNOWN_JOBS:
-                fake.add_job(job_id)
-            monkeypatch.setenv("NEBIUS_API_KEY", fake.api_key)
-            monkeypatch.setenv("NEBIUS_BASE_URL", fake.url)
-            async with fake.session() as session:
-                namespace.update(fake=fake, session=session)
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    write_inputs(tmp_path)
+    async with DocsFake() as fake:
+        for job_id in KNOWN_JOBS:
+            fake.add_job(job_id)
+        monkeypatch.setenv("NEBIUS_API_KEY", fake.api_key)
+        monkeypatch.setenv("NEBIUS_BASE_URL", fake.url)
+        async with fake.session() as session:
+            for block in runnable:
+                namespace.update(fake=fake, session=session, job_id=KNOWN_JOBS[0])
                 await run_block(block, namespace)
 
 
@@ -153,3 +161,9 @@ def test_blocks_are_found() -> None:
     found = list(all_blocks())
     assert sum(block.page == "README.md" for block in found) >= 5
     assert len(ACCOUNT_BLOCKS) <= 3, "keep the blocks that need an account few"
+
+
+def test_every_page_is_in_the_site_navigation() -> None:
+    navigation = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for page in (ROOT / "docs").rglob("*.md"):
+        assert f": {page.relative_to(ROOT / 'docs').as_posix()}\n" in navigation, page
