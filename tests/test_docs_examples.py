@@ -65,8 +65,11 @@ def pages() -> list[Path]:
 
 
 def blocks_of(page: Path) -> list[Block]:
-    text = page.read_text(encoding="utf-8")
-    name = page.relative_to(ROOT).as_posix()
+    return blocks_in(page.read_text(encoding="utf-8"), page.relative_to(ROOT).as_posix())
+
+
+def blocks_in(text: str, name: str) -> list[Block]:
+    """The ```python blocks of a page's text, each marked if the line before is the marker."""
     found = []
     for match in FENCE.finditer(text):
         before = text[: match.start()].rstrip().splitlines()
@@ -150,11 +153,27 @@ async def test_page_examples_run(
 ACCOUNT_BLOCKS = [block for block in all_blocks() if block.needs_account]
 
 
-@pytest.mark.parametrize(
-    "block", ACCOUNT_BLOCKS, ids=[f"{block.page}:{block.line}" for block in ACCOUNT_BLOCKS]
-)
-def test_account_examples_are_skipped(block: Block) -> None:
-    pytest.skip(f"{block.page}:{block.line} needs a real Token Factory account")
+if ACCOUNT_BLOCKS:
+
+    @pytest.mark.parametrize(
+        "block", ACCOUNT_BLOCKS, ids=[f"{block.page}:{block.line}" for block in ACCOUNT_BLOCKS]
+    )
+    def test_account_examples_are_skipped(block: Block) -> None:
+        pytest.skip(f"{block.page}:{block.line} needs a real Token Factory account")
+
+
+def test_the_account_marker_marks_only_the_next_block() -> None:
+    text = (
+        "Intro.\n\n```python\nprint(1)\n```\n\n"
+        f"{ACCOUNT_MARKER}\n```python\nprint(2)\n```\n"
+        "```bash\necho no\n```\n```python\nprint(3)\n```\n"
+    )
+    blocks = blocks_in(text, "page.md")
+    assert [(block.line, block.source, block.needs_account) for block in blocks] == [
+        (3, "print(1)\n", False),
+        (8, "print(2)\n", True),
+        (14, "print(3)\n", False),
+    ]
 
 
 def test_blocks_are_found() -> None:
