@@ -95,9 +95,11 @@ class JobEndpoints(Transport):
                 suffix="support-bot",
             )
 
-        Obviously wrong input (no model or training file, a suffix over 64 characters) is
-        refused with ``ValueError`` before anything is sent; the server's own checks come
-        back as ``UnprocessableEntityError`` with each field path in ``.errors``.
+        What the API documents it would refuse (no model or training file, a suffix over 64
+        characters, a hyperparameter out of its range, an MLflow integration without the
+        fields the API requires) is refused with a ``ValueError`` naming the field before
+        anything is sent; the server's own checks come back as ``UnprocessableEntityError``
+        with each field path in ``.errors``.
 
         A create is not retried once it may have reached the server (the API has no
         idempotency key, so a retry could start a second job): only a connection that failed

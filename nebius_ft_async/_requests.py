@@ -6,10 +6,16 @@ in their ``repr``. Wherever a typed Struct is accepted, a plain dict is accepted
 kinds and fields this library does not know yet.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
+from ._bounds import (
+    SPEC_DRAFT_BOUNDS,
+    SUPERVISED_BOUNDS,
+    check_hyperparameters,
+    check_mlflow,
+)
 from ._models import SpecDraftConfig, SupervisedConfig, SupervisedHyperparameters
 
 MAX_SUFFIX_LENGTH = 64
@@ -79,7 +85,14 @@ class WandbIntegration(RequestModel, tag_field="type", tag="wandb"):
 
 
 class MlflowSettings(RequestModel):
-    """Where a job reports to MLflow (``password`` is sent, never shown)."""
+    """Where a job reports to MLflow (``password`` is sent, never shown).
+
+    The API requires ``username``, ``password`` and ``certificate_file`` (``create_job``
+    refuses a request without them before sending it); ``experiment_name`` and ``run_name``
+    are always sent, as null when not given.
+    """
+
+    __always_sent__: ClassVar[frozenset[str]] = frozenset({"experiment_name", "run_name"})
 
     tracking_uri: str
     username: str | None = None
@@ -161,6 +174,23 @@ def check_job_request(request: FineTuningRequest) -> None:
         )
     if request.validation_file is not None and not request.validation_file.strip():
         raise ValueError("validation_file must be a file id or None, got an empty string")
+    check_hyperparameters("hyperparameters", request.hyperparameters, SUPERVISED_BOUNDS)
+    method = request.method
+    for kind, bounds in (("supervised", SUPERVISED_BOUNDS), ("spec_draft", SPEC_DRAFT_BOUNDS)):
+        config = _member(_member(method, kind), "hyperparameters")
+        check_hyperparameters(f"method.{kind}.hyperparameters", config, bounds)
+    for index, integration in enumerate(request.integrations or ()):
+        if isinstance(integration, MlflowIntegration) or (
+            isinstance(integration, dict) and integration.get("type") == "mlflow"
+        ):
+            check_mlflow(f"integrations[{index}].mlflow", _member(integration, "mlflow"))
+
+
+def _member(value: Any, name: str) -> Any:
+    """``value.name`` or ``value[name]``, else ``None``."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
 
 
 class CustomModelRequest(RequestModel):
@@ -200,9 +230,14 @@ def explicit(value: Any) -> Any:
     if isinstance(value, msgspec.Struct):
         config = value.__struct_config__
         body: dict[str, Any] = {} if config.tag_field is None else {config.tag_field: config.tag}
+        always: frozenset[str] = getattr(value, "__always_sent__", frozenset())
         for field in msgspec.structs.fields(value):
             item = getattr(value, field.name)
-            if not isinstance(item, msgspec.Struct) and _is_default(field, item):
+            if (
+                not isinstance(item, msgspec.Struct)
+                and field.name not in always
+                and _is_default(field, item)
+            ):
                 continue
             body[field.encode_name] = explicit(item)
         return body

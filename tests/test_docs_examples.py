@@ -40,6 +40,7 @@ from typing import Any
 import anyio.to_thread
 import pytest
 
+import nebius_ft_async
 from nebius_ft_async.testing import FakeTokenFactory
 
 pytestmark = pytest.mark.anyio
@@ -186,3 +187,11 @@ def test_every_page_is_in_the_site_navigation() -> None:
     navigation = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     for page in (ROOT / "docs").rglob("*.md"):
         assert f": {page.relative_to(ROOT / 'docs').as_posix()}\n" in navigation, page
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    reference = "".join(
+        page.read_text(encoding="utf-8") for page in (ROOT / "docs" / "reference").glob("*.md")
+    )
+    documented = set(re.findall(r"^::: nebius_ft_async\.(\w+)$", reference, re.MULTILINE))
+    assert set(nebius_ft_async.__all__) - {"__version__"} - documented == set()

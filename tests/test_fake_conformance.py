@@ -992,21 +992,38 @@ async def test_a_job_request_is_read_the_lax_way_and_echoed_as_read(
 async def test_an_mlflow_integration_needs_what_the_document_requires(
     fake: FakeTokenFactory,
 ) -> None:
-    from nebius_ft_async import MlflowIntegration, MlflowSettings, UnprocessableEntityError
+    from nebius_ft_async import MlflowIntegration, MlflowSettings
 
     async with fake.session() as session:
         uploaded = await session.upload_file(b"{}\n", filename="t.jsonl")
         settings = MlflowSettings(tracking_uri="https://ml", password="pw")
-        with pytest.raises(UnprocessableEntityError) as refused:
-            await session.create_job(
+        with pytest.raises(ValueError, match=r"integrations\[0\]\.mlflow\.certificate_file"):
+            await session.create_job(  # refused before it is sent
                 model="m", training_file=uploaded.id, integrations=[MlflowIntegration(settings)]
             )
+        body = {
+            "model": "m",
+            "training_file": uploaded.id,
+            "integrations": [{"type": "mlflow", "mlflow": {"tracking_uri": "https://ml"}}],
+        }
+    # the fake answers such a body, sent around the client's check, as the API documents
+    async with (
+        aiohttp.ClientSession() as client,
+        client.post(
+            fake.url + "/v1/fine_tuning/jobs",
+            json=body,
+            headers={"Authorization": f"Bearer {fake.api_key}"},
+        ) as response,
+    ):
+        assert response.status == 422
+        errors = (await response.json())["detail"]
     missing = {
-        str(error.loc[-1])
-        for error in refused.value.errors
-        if error.loc[3:5] == ["MlflowIntegrationRequest", "mlflow"] and error.type == "missing"
+        str(error["loc"][-1])
+        for error in errors
+        if error["loc"][3:5] == ["MlflowIntegrationRequest", "mlflow"]
+        and error["type"] == "missing"
     }
-    assert missing == {"experiment_name", "run_name", "certificate_file", "username"}
+    assert missing == {"experiment_name", "run_name", "certificate_file", "username", "password"}
 
 
 @pytest.mark.anyio

@@ -69,7 +69,11 @@ async def test_create_job_sends_typed_body_without_unset_fields(
         ),
         integrations=[
             WandbIntegration(wandb=WandbSettings(project="ft", api_key="wandb-secret")),
-            MlflowIntegration(mlflow=MlflowSettings(tracking_uri="https://ml", password="pw")),
+            MlflowIntegration(
+                mlflow=MlflowSettings(
+                    tracking_uri="https://ml", username="me", password="pw", certificate_file="ca"
+                )
+            ),
             HfExportIntegration(hf=HfExportSettings(output_repo_name="me/m", api_token="hf-tok")),
         ],
         from_checkpoint=HfCheckpoint(repo="me/base"),
