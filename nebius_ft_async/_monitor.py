@@ -245,6 +245,25 @@ class JobMonitor:
                 self._schedule(self._watches[job_id], now + spread * index / len(fresh))
         self._wake.set()
 
+    def discard(self, *job_ids: str) -> None:
+        """Stop watching these jobs without an outcome (ids not watched are ignored); their
+        polls in flight are cancelled and a ``wait()`` on one is cancelled."""
+        for job_id in job_ids:
+            watch = self._watches.pop(job_id, None)
+            if watch is None:
+                continue
+            watch.finished = True  # the heaps and a fleet walk skip it from now on
+            if watch.in_fleet:
+                watch.in_fleet = False
+                self._fleet_size -= 1
+            if watch.poll is not None:
+                watch.poll.cancel()
+                self._release(watch)
+            future = self._waiters.pop(job_id, None)
+            if future is not None:
+                future.cancel()
+        self._outcome_added.set()  # an iteration left with nothing to watch ends
+
     async def wait(self, job_id: str) -> FineTuningJob:
         """Watch ``job_id`` (if not yet watched) and return it once final.
 

@@ -35,6 +35,13 @@ TOOL_NAMES = [
     "cancel_job",
     "wait_for_job",
     "upload_file",
+    "check_data_file",
+    "wait_for_file",
+    "deploy_checkpoint",
+    "get_model",
+    "list_models",
+    "wait_for_model",
+    "delete_model",
 ]
 
 

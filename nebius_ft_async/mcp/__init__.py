@@ -4,6 +4,7 @@
 
     nebius-ft mcp                                   # read-only tools, plus dry-run creates
     nebius-ft mcp --allow-create --allow-upload --root ./data
+    nebius-ft mcp --allow-deploy                    # deploy and delete custom models
 
 Needs the ``mcp`` extra (``pip install 'nebius-ft-async[mcp]'``). Only ``_server`` imports
 the MCP SDK, and only when the server starts: the command line parses ``mcp`` without it,

@@ -15,18 +15,25 @@ from .._errors import ConfigurationError
 class ServerOptions:
     """What the MCP server may do beyond reading.
 
-    ``allow_create`` lets ``create_job`` start jobs (a dry run is always allowed);
-    ``allow_upload`` lets ``upload_file`` send files, which must lie under ``root`` (a
-    resolved directory).
+    ``allow_create`` lets ``create_job`` start jobs, ``allow_deploy`` lets
+    ``deploy_checkpoint`` deploy models and ``delete_model`` delete them (a dry run is always
+    allowed); ``allow_upload`` lets ``upload_file`` send files, which must lie under ``root``
+    (a resolved directory), the only place ``check_data_file`` reads too.
     """
 
     allow_create: bool = False
     allow_upload: bool = False
     root: Path | None = None
+    allow_deploy: bool = False
 
     @classmethod
     def checked(
-        cls, *, allow_create: bool, allow_upload: bool, root: str | Path | None
+        cls,
+        *,
+        allow_create: bool,
+        allow_upload: bool,
+        root: str | Path | None,
+        allow_deploy: bool = False,
     ) -> ServerOptions:
         """Options from user input: ``root`` must be an existing directory, and uploads need
         one. Raises ``ConfigurationError`` naming the flag."""
@@ -39,7 +46,12 @@ class ServerOptions:
             raise ConfigurationError(
                 "--allow-upload needs --root DIR: the directory files may be uploaded from"
             )
-        return cls(allow_create=allow_create, allow_upload=allow_upload, root=resolved)
+        return cls(
+            allow_create=allow_create,
+            allow_upload=allow_upload,
+            root=resolved,
+            allow_deploy=allow_deploy,
+        )
 
 
 def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -50,8 +62,9 @@ def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="serve the fine-tuning workflow to agents over MCP (stdio)",
         description="An MCP server on stdin/stdout: tools to list, get, wait for, cancel and "
-        "create fine-tuning jobs and upload files. Creating and uploading are off "
-        "unless allowed below.",
+        "create fine-tuning jobs, check and upload data files, and deploy, wait for, list "
+        "and delete custom models. Creating, uploading and deploying are off unless allowed "
+        "below.",
     )
     parser.add_argument(
         "--allow-create",
@@ -64,7 +77,16 @@ def add_command(commands: Any, common: argparse.ArgumentParser) -> None:
         help="let upload_file send files from under --root",
     )
     parser.add_argument(
-        "--root", metavar="DIR", help="the only directory file tools may read (symlinks resolved)"
+        "--allow-deploy",
+        action="store_true",
+        help="let deploy_checkpoint deploy custom models, which costs money, and delete_model "
+        "delete them (dry runs are always allowed)",
+    )
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="the only directory file tools (upload_file, check_data_file) may read "
+        "(symlinks resolved)",
     )
     parser.set_defaults(start=start_command)
 
@@ -77,7 +99,10 @@ def start_command(args: argparse.Namespace) -> int:
 async def run_command(args: argparse.Namespace) -> int:
     """Serve MCP on stdin/stdout until the client closes it; returns the exit code."""
     options = ServerOptions.checked(
-        allow_create=args.allow_create, allow_upload=args.allow_upload, root=args.root
+        allow_create=args.allow_create,
+        allow_upload=args.allow_upload,
+        root=args.root,
+        allow_deploy=args.allow_deploy,
     )
     try:
         from ._server import serve_stdio  # the MCP SDK is loaded only here

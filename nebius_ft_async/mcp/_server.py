@@ -34,10 +34,11 @@ log = logging.getLogger("nebius_ft_async")
 SERVER_NAME = "nebius-ft"
 
 INSTRUCTIONS = (
-    "Tools for Nebius Token Factory fine-tuning: upload_file a JSONL training file, "
-    "create_job on it (try dry_run=true first), wait_for_job until it is final, then "
-    "list_checkpoints or get_operation_results for what it produced. Ids look like "
-    "ftjob-... and file-...; lists are paged with limit/after."
+    "Tools for Nebius Token Factory fine-tuning: check_data_file a local JSONL training "
+    "file, upload_file it, create_job on it (try dry_run=true first), wait_for_job until it "
+    "is final, then list_checkpoints or get_operation_results for what it produced; "
+    "deploy_checkpoint serves a checkpoint as a custom model, followed with wait_for_model. "
+    "Ids look like ftjob-... and file-...; lists are paged with limit/after."
 )
 
 
@@ -66,9 +67,9 @@ def tool_list(options: ServerOptions) -> list[types.Tool]:
     return listed
 
 
-def error_text(error: Exception) -> str:
-    """What a failed call tells the agent: the HTTP status and the server's detail, or what
-    was wrong with the arguments. The caller removes the key from it."""
+def error_text(error: Exception, tool: str) -> str:
+    """What a failed call of ``tool`` tells the agent: the HTTP status and the server's
+    detail, or what was wrong with the arguments. The caller removes the key from it."""
     if isinstance(error, UnprocessableEntityError) and error.errors:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in item.loc)}: {item.msg}" for item in error.errors
@@ -78,9 +79,9 @@ def error_text(error: Exception) -> str:
         detail = error.detail if isinstance(error.detail, str) else _json(error.detail)
         return f"HTTP {error.status_code}: {detail}"
     if isinstance(error, WaitTimeout):
-        return f"{error}; call wait_for_job again to keep waiting"
+        return f"{error}; call {tool} again to keep waiting"
     if isinstance(error, JobWaitError) and isinstance(error.error, Exception):
-        return f"waiting for {error.job_id} stopped: {error_text(error.error)}"
+        return f"waiting for {error.job_id} stopped: {error_text(error.error, tool)}"
     if isinstance(error, msgspec.ValidationError):
         return f"invalid arguments: {error}"
     if isinstance(error, ToolRefused | NebiusError | ValueError | OSError):
@@ -117,7 +118,7 @@ def build_server(session: AsyncSession, options: ServerOptions) -> Server[Any]:
         except Exception as error:
             if not isinstance(error, NebiusError | ToolRefused | ValueError | OSError):
                 log.exception("%s failed", tool.name)
-            return _failure(redactor.text(error_text(error)))
+            return _failure(redactor.text(error_text(error, tool.name)))
         # through JSON once, so the structured content is exactly what the text says
         content = redactor.value(msgspec.json.decode(msgspec.json.encode(result)))
         return types.CallToolResult(

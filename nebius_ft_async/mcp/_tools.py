@@ -18,8 +18,11 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import anyio
 import msgspec
 
+from .._custom_models import _latest
+from .._datacheck import DEFAULT_MAX_PROBLEMS, DataFileReport, check_data_file_async
 from .._endpoints import Endpoints
 from .._models import (
+    CustomModel,
     DatasetFileResult,
     FileObject,
     FineTuningCheckpoint,
@@ -31,6 +34,7 @@ from .._models import (
 )
 from .._requests import (
     MAX_SUFFIX_LENGTH,
+    CustomModelRequest,
     FineTuningRequest,
     HfCheckpoint,
     HfExportIntegration,
@@ -38,11 +42,14 @@ from .._requests import (
     SpecDraftMethod,
     SupervisedMethod,
     WandbIntegration,
+    check_custom_model_request,
     check_job_request,
+    encode_request,
     explicit,
     masked,
 )
-from .._routes import CREATE_JOB
+from .._routes import CREATE_JOB, CREATE_MODEL
+from .._urls import path_segment
 from ._options import ServerOptions
 
 InputT = TypeVar("InputT", bound="ToolInput")
@@ -50,12 +57,23 @@ InputT = TypeVar("InputT", bound="ToolInput")
 Progress = Callable[[float, float | None, str], Awaitable[None]]
 """Reports progress of the call being served: ``(progress, total, message)``."""
 
-Gate = Literal["create", "upload"]
+Gate = Literal["create", "upload", "deploy", "root"]
 
-_GATE_FLAGS: dict[Gate, str] = {"create": "--allow-create", "upload": "--allow-upload"}
+_GATE_FLAGS: dict[Gate, str] = {
+    "create": "--allow-create",
+    "upload": "--allow-upload",
+    "deploy": "--allow-deploy",
+    "root": "--root DIR",
+}
+_GATED: dict[Gate, str] = {
+    "create": "creating jobs",
+    "upload": "uploading files",
+    "deploy": "deploying and deleting custom models",
+    "root": "reading local files",
+}
 
 DEFAULT_WAIT_POLL_INTERVAL = 5.0
-"""Seconds between polls of ``wait_for_job`` unless the call says otherwise."""
+"""Seconds between polls of the wait tools unless the call says otherwise."""
 
 
 class ToolRefused(Exception):
@@ -98,11 +116,15 @@ class Tool(Generic[InputT]):
         ``None``. A dry run (``dry_run=true``) sends nothing, so no flag is needed for it."""
         if self.gate is None or getattr(args, "dry_run", False):
             return None
-        allowed = options.allow_create if self.gate == "create" else options.allow_upload
-        if allowed:
+        allowed = {
+            "create": options.allow_create,
+            "upload": options.allow_upload,
+            "deploy": options.allow_deploy,
+            "root": options.root is not None,
+        }
+        if allowed[self.gate]:
             return None
-        what = "creating jobs" if self.gate == "create" else "uploading files"
-        refusal = f"{what} is off on this server (start it with {_GATE_FLAGS[self.gate]})"
+        refusal = f"{_GATED[self.gate]} is off on this server (start it with {self.flag()})"
         if "dry_run" in self.input_type.__struct_fields__:
             refusal += "; dry_run=true shows the request that would be sent"
         return refusal
@@ -126,6 +148,36 @@ After = Annotated[
     msgspec.Meta(
         min_length=1,
         description="Cursor: the last id of the previous page (its last_id), for the next one.",
+    ),
+]
+ModelName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        description="The model's name as the server gave it, full "
+        "(meta-llama/Meta-Llama-3.1-8B-Instruct-LoRa:my-model-JuNN) or short (my-model-JuNN).",
+    ),
+]
+FileId = Annotated[str, msgspec.Meta(min_length=1, description="The file's id, like file-abc123.")]
+LocalPath = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        description="The file's path, relative to the server's --root directory (or "
+        "absolute inside it).",
+    ),
+]
+Timeout = Annotated[
+    float, msgspec.Meta(gt=0, description="Give up after this many seconds (default: never).")
+]
+PollInterval = Annotated[
+    float,
+    msgspec.Meta(gt=0, description="Seconds between polls; at least 1 against the real API."),
+]
+DryRunFlag = Annotated[
+    bool,
+    msgspec.Meta(
+        description="Only show the request that would be sent; start nothing (always allowed)."
     ),
 ]
 
@@ -163,17 +215,8 @@ class WaitInput(ToolInput):
     """Which job to wait for, and for how long."""
 
     job_id: JobId
-    timeout: (
-        Annotated[
-            float,
-            msgspec.Meta(gt=0, description="Give up after this many seconds (default: never)."),
-        ]
-        | None
-    ) = None
-    poll_interval: Annotated[
-        float,
-        msgspec.Meta(gt=0, description="Seconds between polls; at least 1 against the real API."),
-    ] = DEFAULT_WAIT_POLL_INTERVAL
+    timeout: Timeout | None = None
+    poll_interval: PollInterval = DEFAULT_WAIT_POLL_INTERVAL
 
 
 class CreateJobInput(ToolInput):
@@ -206,28 +249,80 @@ class CreateJobInput(ToolInput):
         | None
     ) = None
     tags: list[str] | None = None
-    dry_run: Annotated[
-        bool,
-        msgspec.Meta(
-            description="Only show the request that would be sent; start nothing (always allowed)."
-        ),
-    ] = False
+    dry_run: DryRunFlag = False
 
 
 class UploadInput(ToolInput):
     """A file to upload."""
 
-    path: Annotated[
-        str,
-        msgspec.Meta(
-            min_length=1,
-            description="The file's path, relative to the server's --root directory (or "
-            "absolute inside it).",
-        ),
-    ]
+    path: LocalPath
     purpose: Annotated[str, msgspec.Meta(min_length=1, description="What the file is for.")] = (
         "fine-tune"
     )
+
+
+class DeployInput(ToolInput):
+    """A fine-tuning checkpoint to deploy as a custom model."""
+
+    job_id: JobId
+    name: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            description="What to call the model; the server adds to it, so use the name it "
+            "returns from then on.",
+        ),
+    ]
+    checkpoint_id: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                description="Which of the job's checkpoints (default: the one at the highest "
+                "step).",
+            ),
+        ]
+        | None
+    ) = None
+    description: (
+        Annotated[str, msgspec.Meta(description="A description kept with the model.")] | None
+    ) = None
+    dry_run: DryRunFlag = False
+
+
+class ModelInput(ToolInput):
+    """Which custom model."""
+
+    name: ModelName
+
+
+class ListModelsInput(ToolInput):
+    """Every custom model (the API pages nothing here)."""
+
+
+class ModelWaitInput(ToolInput):
+    """Which custom model to wait for, and for how long."""
+
+    name: ModelName
+    timeout: Timeout | None = None
+    poll_interval: PollInterval = DEFAULT_WAIT_POLL_INTERVAL
+
+
+class FileWaitInput(ToolInput):
+    """Which uploaded file to wait for, and for how long."""
+
+    file_id: FileId
+    timeout: Timeout | None = None
+    poll_interval: PollInterval = DEFAULT_WAIT_POLL_INTERVAL
+
+
+class CheckInput(ToolInput):
+    """A local data file to check."""
+
+    path: LocalPath
+    max_problems: Annotated[
+        int, msgspec.Meta(ge=1, le=1000, description="List at most this many problems.")
+    ] = DEFAULT_MAX_PROBLEMS
 
 
 # -- results that are not the API's ----------------------------------------------------
@@ -240,6 +335,21 @@ class DryRun(msgspec.Struct, kw_only=True):
     method: str = CREATE_JOB.method
     path: str = CREATE_JOB.template
     body: dict[str, Any]
+
+
+class DeployDryRun(msgspec.Struct, kw_only=True):
+    """The request ``deploy_checkpoint`` would send; nothing was deployed."""
+
+    dry_run: bool = True
+    method: str = CREATE_MODEL.method
+    path: str = CREATE_MODEL.template
+    body: dict[str, Any]
+
+
+class ModelList(msgspec.Struct, kw_only=True):
+    """Every custom model, as the API listed them."""
+
+    data: list[CustomModel]
 
 
 # -- what each tool does ---------------------------------------------------------------
@@ -311,6 +421,79 @@ async def _wait_for_job(context: ToolContext, args: WaitInput) -> FineTuningJob:
     )
 
 
+class _StatusProgress:
+    """Reports each status a wait sees (with its reason) as one more step of progress; no
+    total is known."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.seen = 0
+
+    async def __call__(self, status: object, reason: str | None) -> None:
+        self.seen += 1
+        shown = str(status or "no status") + (f": {reason}" if reason else "")
+        await self.progress(float(self.seen), None, shown)
+
+
+async def _deploy_checkpoint(context: ToolContext, args: DeployInput) -> CustomModel | DeployDryRun:
+    session = context.session
+    if not args.dry_run:
+        return await session.create_model_from_checkpoint(
+            args.job_id, name=args.name, checkpoint=args.checkpoint_id, description=args.description
+        )
+    # what create_model_from_checkpoint reads before it sends, read the same way
+    job = await session.get_job(args.job_id)
+    checkpoint = args.checkpoint_id
+    if checkpoint is None:
+        latest = _latest([c async for c in session.iter_checkpoints(args.job_id)])
+        if latest is None:
+            raise ValueError(f"job {args.job_id} has no checkpoint to deploy yet")
+        checkpoint = latest.id
+    path_segment(checkpoint, "checkpoint")
+    request = CustomModelRequest(
+        name=args.name,
+        base_model=job.model,
+        source=f"{args.job_id}:{checkpoint}",
+        description=args.description,
+    )
+    check_custom_model_request(request)
+    return DeployDryRun(body=msgspec.json.decode(encode_request(request)))
+
+
+async def _get_model(context: ToolContext, args: ModelInput) -> CustomModel:
+    return await context.session.get_model(args.name)
+
+
+async def _list_models(context: ToolContext, args: ListModelsInput) -> ModelList:
+    return ModelList(data=await context.session.list_models())
+
+
+async def _delete_model(context: ToolContext, args: ModelInput) -> CustomModel:
+    return await context.session.delete_model(args.name)
+
+
+async def _wait_for_model(context: ToolContext, args: ModelWaitInput) -> CustomModel:
+    report = _StatusProgress(context.progress)
+
+    async def on_update(model: CustomModel) -> None:
+        await report(model.status, model.status_reason)
+
+    return await context.session.wait_for_model(
+        args.name, poll_interval=args.poll_interval, timeout=args.timeout, on_update=on_update
+    )
+
+
+async def _wait_for_file(context: ToolContext, args: FileWaitInput) -> FileObject:
+    report = _StatusProgress(context.progress)
+
+    async def on_update(file: FileObject) -> None:
+        await report(file.status, file.status_details)
+
+    return await context.session.wait_for_file(
+        args.file_id, poll_interval=args.poll_interval, timeout=args.timeout, on_update=on_update
+    )
+
+
 def confined(root: Path, given: str) -> Path:
     """``given`` (relative to ``root``, or absolute) resolved, if it is a file under ``root``.
 
@@ -335,6 +518,14 @@ async def _upload_file(context: ToolContext, args: UploadInput) -> FileObject:
     path = await anyio.to_thread.run_sync(confined, root, args.path)
     name = Path(args.path).name  # the name asked for, not that of a link's target
     return await context.session.upload_file(os.fspath(path), purpose=args.purpose, filename=name)
+
+
+async def _check_data_file(context: ToolContext, args: CheckInput) -> DataFileReport:
+    root = context.options.root
+    assert root is not None  # the "root" gate: refused before this without --root
+    path = await anyio.to_thread.run_sync(confined, root, args.path)
+    report = await check_data_file_async(path, max_problems=args.max_problems)
+    return msgspec.structs.replace(report, path=args.path)  # the path asked for, not the root's
 
 
 TOOLS: tuple[Tool[Any], ...] = (
@@ -424,6 +615,77 @@ TOOLS: tuple[Tool[Any], ...] = (
         gate="upload",
         read_only=False,
         idempotent=False,
+    ),
+    Tool(
+        "check_data_file",
+        "Check a local JSONL training or validation file before uploading it: each line must "
+        "be one example of a documented format (chat messages, prompt/completion, text, "
+        "token_ids). Returns ok, the format, counts of lines, examples, roles and approximate "
+        "tokens, and problems with their 1-based line numbers (line 0: the whole file). Only "
+        "files under the server's --root directory; sends nothing.",
+        CheckInput,
+        (DataFileReport,),
+        _check_data_file,
+        gate="root",
+    ),
+    Tool(
+        "wait_for_file",
+        "Wait until an uploaded file has been processed and return it. Progress notifications "
+        "report each status change. A file the server could not process is an error with "
+        "its status_details; a timeout is an error that says the last status seen.",
+        FileWaitInput,
+        (FileObject,),
+        _wait_for_file,
+    ),
+    Tool(
+        "deploy_checkpoint",
+        "Deploy a fine-tuning job's checkpoint (default: its last) as a custom model that "
+        "serves chat completions, on the job's base model. This costs money: it is off "
+        "unless the server was started with --allow-deploy. dry_run=true is always allowed: "
+        "it reads the job and its checkpoints and returns the request that would be sent, "
+        "without sending it. The model starts as validating; follow it with wait_for_model "
+        "using the name returned.",
+        DeployInput,
+        (CustomModel, DeployDryRun),
+        _deploy_checkpoint,
+        gate="deploy",
+        read_only=False,
+        idempotent=False,
+    ),
+    Tool(
+        "get_model",
+        "Get one custom model: its status (validating, active, error, deleted), "
+        "status_reason if in error, base_model and source (job_id:checkpoint_id).",
+        ModelInput,
+        (CustomModel,),
+        _get_model,
+    ),
+    Tool(
+        "list_models",
+        "List every custom model (in data), with its name, status and source.",
+        ListModelsInput,
+        (ModelList,),
+        _list_models,
+    ),
+    Tool(
+        "wait_for_model",
+        "Wait until a custom model is active and return it. Progress notifications report "
+        "each status change. A model that ends in error (or is deleted) is an error with "
+        "the server's status_reason; a timeout is an error that says the last status seen.",
+        ModelWaitInput,
+        (CustomModel,),
+        _wait_for_model,
+    ),
+    Tool(
+        "delete_model",
+        "Delete a custom model; it stops serving. Off unless the server was started with "
+        "--allow-deploy. Returns the model with status deleted; an unknown name is HTTP 404.",
+        ModelInput,
+        (CustomModel,),
+        _delete_model,
+        gate="deploy",
+        read_only=False,
+        destructive=True,
     ),
 )
 """Every tool the server offers, in the order it lists them."""
