@@ -180,9 +180,9 @@ class AsyncSession(Endpoints):
                 f"ai_project_id must be a non-empty string, got {ai_project_id!r}"
             )
         self.ai_project_id = ai_project_id
-        self._hooks = hook_set(hooks)
         """The AI Studio project that creating and listing work within (``None``: the
         account's default)."""
+        self._hooks = hook_set(hooks)
         if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
             raise ConfigurationError(
                 "client_session must be an aiohttp.ClientSession, "
