@@ -440,7 +440,7 @@ class ReplicaMonitor:
                 async with asyncio.timeout(self.lease / 3):
                     await self._round_now.wait()
             except TimeoutError:
-                pass
+                _stop_if_cancelled()  # cancelled as the wait ran out: taken as a timeout
 
     async def _round(self) -> None:
         if not self._joined:
@@ -545,7 +545,7 @@ class ReplicaMonitor:
 
 def _stop_if_cancelled() -> None:
     """Raise ``CancelledError`` if this task was cancelled and the cancellation came back as
-    another error (redis-py turns one that lands mid-call into a connection error)."""
+    another error (a timeout running out at the same moment, or a Redis error)."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
