@@ -336,6 +336,7 @@ class ReplicaMonitor:
         self._round_now = asyncio.Event()
         self._jobs_added = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
         self.published = 0
         """How many outcomes this replica wrote to the stream."""
 
@@ -368,9 +369,14 @@ class ReplicaMonitor:
     async def aclose(self) -> None:
         """Stop watching, publish the outcomes kept while Redis was away, and give this
         replica's jobs back so others take them at once."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._closing = True
+        pending = set(self._tasks)
+        while pending:
+            # cancelled again until they end: redis-py may turn a cancellation that lands
+            # in a call into a connection error, which the loops take for Redis being away
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=self._link.timeout)
         self._tasks = []
         await self._monitor.aclose()
         held = sorted(self._held)
@@ -420,19 +426,21 @@ class ReplicaMonitor:
     # -- rounds ----------------------------------------------------------------------
 
     async def _rounds(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await self._round()
             except REDIS_DOWN:
+                _stop_if_cancelled()
                 self._joined = False  # the link logged it; rejoin when Redis answers
             except RedisError as error:  # a refused command: said, and tried again
+                _stop_if_cancelled()
                 log.error("job monitor round failed in Redis: %s", error)
             self._round_now.clear()
             try:
                 async with asyncio.timeout(self.lease / 3):
                     await self._round_now.wait()
             except TimeoutError:
-                pass
+                _stop_if_cancelled()  # cancelled as the wait ran out: taken as a timeout
 
     async def _round(self) -> None:
         if not self._joined:
@@ -502,7 +510,7 @@ class ReplicaMonitor:
 
     async def _pump(self) -> None:
         """Take each outcome from the local monitor and publish it (or keep it)."""
-        while True:
+        while not self._closing:
             async for job_id, outcome in self._monitor.outcomes_by_id():
                 if job_id not in self._held:
                     continue  # dropped meanwhile
@@ -512,6 +520,7 @@ class ReplicaMonitor:
                     try:
                         await self._publish(job_id)
                     except REDIS_DOWN:
+                        _stop_if_cancelled()
                         self._joined = False  # kept until Redis is back
             self._jobs_added.clear()
             if not self._monitor.watching:
@@ -532,6 +541,14 @@ class ReplicaMonitor:
     async def _publish_kept(self) -> None:
         for job_id in list(self._kept):
             await self._publish(job_id)
+
+
+def _stop_if_cancelled() -> None:
+    """Raise ``CancelledError`` if this task was cancelled and the cancellation came back as
+    another error (a timeout running out at the same moment, or a Redis error)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def register_jobs(
