@@ -72,16 +72,17 @@ def _has_port(entry: str) -> bool:
     return entry.count(":") == 1
 
 
-def checked_proxy(proxy: str) -> str:
-    """``proxy`` if it is an http(s) URL (credentials allowed: they are the proxy's)."""
+def checked_proxy(proxy: str, name: str = "proxy") -> str:
+    """``proxy`` if it is an http(s) URL (credentials allowed: they are the proxy's); else a
+    ``ConfigurationError`` naming ``name``, where it came from."""
     try:
         parts = urlsplit(proxy)
         parts.port  # noqa: B018 (raises on a port that is not a number)
     except (ValueError, TypeError):
-        raise ConfigurationError("proxy is not a valid URL") from None
+        raise ConfigurationError(f"{name} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            "proxy must be an http:// or https:// URL such as http://proxy.example:3128"
+            f"{name} must be an http:// or https:// URL such as http://proxy.example:3128"
         )
     return proxy
 

@@ -73,6 +73,7 @@ MAX_REDIRECTS = 5
 """Same-origin redirects followed in one attempt."""
 
 _READ_CHUNK = 256 * 1024
+_PROXY_VARIABLES = "the proxy named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (trust_env)"
 _PROGRESS_EVERY = 0.1
 _DOWNLOAD_CHUNK = 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -201,7 +202,8 @@ class AsyncSession(Endpoints):
         if proxy is not None:
             self._proxy: str | None = checked_proxy(proxy)
         elif trust_env and client_session is None:
-            self._proxy = environment_proxy(self.base_url)
+            found = environment_proxy(self.base_url)
+            self._proxy = None if found is None else checked_proxy(found, _PROXY_VARIABLES)
         else:
             self._proxy = None
         self._own_client = client_session is None
