@@ -64,7 +64,7 @@ from ._display import count_text, install_log_handler, loss_text, steps_text, wh
 from ._fake import add_fake_command
 from ._files import add_files_command
 from ._jobs_write import add_job_actions
-from ._shared import print_raw
+from ._shared import print_raw, seconds
 from ._wait import EXIT_JOB_FAILED, EXIT_OK, EXIT_TIMEOUT, watch_jobs
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -111,7 +111,7 @@ def _command(
 def _timeout_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         metavar="SECONDS",
         help="give up after this many seconds (exit code 124)",
     )
@@ -169,7 +169,7 @@ def _add_operations(commands: Subcommands, common: argparse.ArgumentParser) -> N
 
 def _add_demo(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     demo = _command(commands, "demo", "watch simulated jobs on a local fake API", common)
-    demo.add_argument("--interval", type=_seconds, default=0.5, help=argparse.SUPPRESS)
+    demo.add_argument("--interval", type=seconds, default=0.5, help=argparse.SUPPRESS)
     demo.set_defaults(start=_demo)
 
 
@@ -207,33 +207,23 @@ def _parser() -> argparse.ArgumentParser:
 def _interval_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interval",
-        type=_seconds,
+        type=seconds,
         default=5.0,
         metavar="SECONDS",
         help="seconds between polls (at least 1 against a remote API)",
     )
 
 
-def _seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds above 0."""
-    try:
-        return positive_seconds("value", float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a finite number of seconds above 0, got {text!r}"
-        ) from None
-
-
 def _wait_seconds(text: str) -> float:
     """An argparse type: a finite number of seconds, 0 or more."""
     try:
-        seconds = float(text)
+        value = float(text)
     except ValueError:
-        seconds = -1.0
-    if seconds == 0:
+        value = -1.0
+    if value == 0:
         return 0.0
     try:
-        return positive_seconds("value", seconds)
+        return positive_seconds("value", value)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"must be a finite number of seconds, 0 or more, got {text!r}"
