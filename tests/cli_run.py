@@ -55,11 +55,28 @@ def _read_until_closed(master: int, until_asked: bool) -> bytes:
 async def on_terminal(
     url: str, key: str, args: list[str], answer: bytes | None, term: str = "xterm"
 ) -> tuple[int, str]:
-    """Run the command on a pty (stdin, stdout, stderr), answer its question if ``answer``
-    is given, and return its exit code and everything it wrote."""
+    """Run the command on a 120x40 pty (stdin, stdout, stderr), answer its question if
+    ``answer`` is given, and return its exit code and everything it wrote."""
+    code, output = await run_on_pty(url, key, args, answer=answer, term=term)
+    return code, output.decode(errors="replace")
+
+
+async def run_on_pty(
+    url: str,
+    key: str,
+    args: list[str],
+    *,
+    answer: bytes | None = None,
+    term: str = "xterm",
+    columns: int = 120,
+    rows: int = 40,
+) -> tuple[int, bytes]:
+    """``python -m nebius_ft_async ARGS`` on a pty of ``columns`` x ``rows`` (the size
+    variables left out, so the pty's own is read), answering its question if ``answer`` is
+    given: its exit code and every byte it wrote."""
     master, child_end = pty.openpty()
-    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEBIUS_")}
+    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEBIUS_") and k not in _SIZE}
     env |= {"NEBIUS_BASE_URL": url, "NEBIUS_API_KEY": key, "TERM": term}
     try:
         process = await anyio.open_process(
@@ -89,4 +106,7 @@ async def on_terminal(
             os.close(master)
             if process.returncode is None:
                 process.kill()
-    return code, (asked + rest).decode(errors="replace")
+    return code, asked + rest
+
+
+_SIZE = ("COLUMNS", "LINES")

@@ -7,19 +7,14 @@ included, so the final screen is what a person would see.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import struct
-import sys
-import termios
 from collections.abc import AsyncIterator
 
-import anyio
 import pyte
 import pytest
 
 from nebius_ft_async.testing import FakeTokenFactory
+
+from .cli_run import run_on_pty
 
 pytestmark = pytest.mark.anyio
 
@@ -30,51 +25,13 @@ async def fake() -> AsyncIterator[FakeTokenFactory]:
         yield fake
 
 
-def _read_until_closed(master: int) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: every end of the pty's other side is closed
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def in_terminal(
     fake: FakeTokenFactory, *args: str, columns: int, rows: int, term: str = "xterm-256color"
 ) -> tuple[int, bytes]:
     """Run ``python -m nebius_ft_async ARGS`` on a pty; its exit code and every byte it wrote."""
-    master, child_end = pty.openpty()
-    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEBIUS_", "COLUMNS"))}
-    env |= {"NEBIUS_BASE_URL": fake.url, "NEBIUS_API_KEY": fake.api_key, "TERM": term}
-    env.pop("LINES", None)
-    try:
-        process = await anyio.open_process(
-            [sys.executable, "-m", "nebius_ft_async", *args],
-            stdin=child_end,
-            stdout=child_end,
-            stderr=child_end,
-            env=env,
-            start_new_session=True,
-        )
-    finally:
-        os.close(child_end)
-    async with process:
-        try:
-            with anyio.fail_after(60):
-                output = await anyio.to_thread.run_sync(
-                    _read_until_closed, master, abandon_on_cancel=True
-                )
-                code = await process.wait()
-        finally:
-            os.close(master)
-            if process.returncode is None:
-                process.kill()
-    return code, output
+    return await run_on_pty(
+        fake.url, fake.api_key, list(args), term=term, columns=columns, rows=rows
+    )
 
 
 def screen_of(output: bytes, columns: int, rows: int) -> list[str]:
