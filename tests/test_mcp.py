@@ -99,6 +99,36 @@ async def mcp_server(
             yield Server(session, stderr)
 
 
+async def cancel_midway(
+    server: Server, tool: str, arguments: dict[str, Any], polls: Callable[[], int]
+) -> None:
+    """Call the wait ``tool`` polling every 10 ms, cancel it at its first progress
+    notification, wait for the server to log the cancel, then check ``polls()`` (the
+    server's count of the polls) stands still for twenty intervals."""
+    first_progress = anyio.Event()
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        first_progress.set()
+
+    async with anyio.create_task_group() as group:
+
+        async def wait() -> None:
+            await server.call(
+                tool, {**arguments, "poll_interval": 0.01}, progress_callback=on_progress
+            )
+            pytest.fail("the wait should have been cancelled")
+
+        group.start_soon(wait)
+        await first_progress.wait()
+        group.cancel_scope.cancel()
+    # the server's log is another process's file: nothing to wait on but the file
+    while f"{tool} cancelled by the client" not in server.stderr.read_text():  # noqa: ASYNC110
+        await anyio.sleep(0.01)
+    seen = polls()
+    await anyio.sleep(0.2)  # twenty poll intervals
+    assert polls() == seen
+
+
 async def test_tools_are_listed_with_schemas(fake: FakeTokenFactory, tmp_path: Path) -> None:
     async with mcp_server(fake.url, tmp_path) as server:
         tools = {tool.name: tool for tool in (await server.session.list_tools()).tools}
@@ -225,31 +255,9 @@ async def test_wait_reports_progress_to_the_end(fake: FakeTokenFactory, tmp_path
 async def test_a_cancelled_wait_stops_polling(fake: FakeTokenFactory, tmp_path: Path) -> None:
     job_id = fake.add_job(step_seconds=3600)  # stays validating all through the test
     other = fake.add_job()
-    first_progress = anyio.Event()
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        first_progress.set()
-
     async with mcp_server(fake.url, tmp_path, verbose=True) as server:
-        async with anyio.create_task_group() as group:
-
-            async def wait() -> None:
-                await server.call(
-                    "wait_for_job",
-                    {"job_id": job_id, "poll_interval": 0.01},
-                    progress_callback=on_progress,
-                )
-                pytest.fail("the wait should have been cancelled")
-
-            group.start_soon(wait)
-            await first_progress.wait()
-            group.cancel_scope.cancel()
-        # the server's log is another process's file: nothing to wait on but the file
-        while "wait_for_job cancelled by the client" not in server.stderr.read_text():  # noqa: ASYNC110
-            await anyio.sleep(0.01)
-        polls = fake.requests[f"/v1/fine_tuning/jobs/{job_id}"]
-        await anyio.sleep(0.2)  # twenty poll intervals
-        assert fake.requests[f"/v1/fine_tuning/jobs/{job_id}"] == polls
+        path = f"/v1/fine_tuning/jobs/{job_id}"
+        await cancel_midway(server, "wait_for_job", {"job_id": job_id}, lambda: fake.requests[path])
         # the server goes on serving
         assert (await server.ok("get_job", {"job_id": other}))["id"] == other
     assert "Traceback" not in server.stderr.read_text()

@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from aiohttp import web
 
 from nebius_ft_async.testing import FakeTokenFactory
 
-from .test_mcp import KEY, mcp_server
+from .test_mcp import KEY, cancel_midway, mcp_server
 
 pytestmark = pytest.mark.anyio
 
@@ -191,31 +190,9 @@ async def test_a_model_in_error_is_a_tool_error_after_its_progress(
 
 async def test_a_cancelled_model_wait_stops_polling(fake: FakeTokenFactory, tmp_path: Path) -> None:
     name = fake.add_model("slow-abcd", validating_polls=10**6)
-    first_progress = anyio.Event()
-
-    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
-        first_progress.set()
-
     async with mcp_server(fake.url, tmp_path, verbose=True) as server:
-        async with anyio.create_task_group() as group:
-
-            async def wait() -> None:
-                await server.call(
-                    "wait_for_model",
-                    {"name": name, "poll_interval": 0.01},
-                    progress_callback=on_progress,
-                )
-                pytest.fail("the wait should have been cancelled")
-
-            group.start_soon(wait)
-            await first_progress.wait()
-            group.cancel_scope.cancel()
-        # the server's log is another process's file: nothing to wait on but the file
-        while "wait_for_model cancelled by the client" not in server.stderr.read_text():  # noqa: ASYNC110
-            await anyio.sleep(0.01)
-        polls = fake.requests[f"/v0/models/{name}"]
-        await anyio.sleep(0.2)  # twenty poll intervals
-        assert fake.requests[f"/v0/models/{name}"] == polls
+        path = f"/v0/models/{name}"
+        await cancel_midway(server, "wait_for_model", {"name": name}, lambda: fake.requests[path])
         assert (await server.ok("get_model", {"name": name}))["status"] == "validating"
     assert "Traceback" not in server.stderr.read_text()
 
