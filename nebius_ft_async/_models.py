@@ -140,8 +140,14 @@ class OperationType(_OpenStrEnum):
     DATASET_TO_FILE = "dataset_to_file"
 
 
-class Model(msgspec.Struct, kw_only=True):
-    """Base of every model: keyword-only construction, shared configuration."""
+class Model(msgspec.Struct, kw_only=True, gc=False):
+    """Base of every model: keyword-only construction, shared configuration.
+
+    Models are not tracked by Python's cycle collector (``gc=False``): a monitor decodes
+    thousands of them a second, and they hold only data, so they cannot form a cycle unless
+    one is made by hand (a model put inside one of its own lists), which would never be
+    freed.
+    """
 
 
 class JobError(Model):

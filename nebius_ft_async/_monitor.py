@@ -458,7 +458,9 @@ class JobMonitor:
                 job = await self._session.get_job(watch.job_id, timeout=options.poll_timeout)
                 self._note_answer_time(loop.time() - started)
                 watch.timeouts = 0
-                await watch.record(job, watched_state(job), self._on_update)
+                on_update = self._on_update
+                if watch.remember(job, watched_state(job)) and on_update is not None:
+                    await watch.tell(on_update, job)
             except Exception as error:
                 wait = transient_wait(error, options.interval)
                 if wait is None:

@@ -153,23 +153,33 @@ class _Watch(Generic[FinalT]):
         ``JobWaitError`` (the same in every helper, so one job's callback cannot stop a
         monitor's other jobs).
         """
-        self.last = value
-        if state != self.last_state:
-            self.last_state = state
-            if on_update is not None:
-                try:
-                    await _notify(on_update, value)
-                except Exception as error:
-                    raise JobWaitError(
-                        f"watching {self.job_id} stopped: on_update raised {error!r}",
-                        job_id=self.job_id,
-                        job=value if isinstance(value, FineTuningJob) else None,
-                        operation=value if isinstance(value, Operation) else None,
-                        model=value if isinstance(value, CustomModel) else None,
-                        file=value if isinstance(value, FileObject) else None,
-                        error=error,
-                    ) from error
+        if self.remember(value, state) and on_update is not None:
+            await self.tell(on_update, value)
         return value
+
+    def remember(self, value: FinalT, state: tuple[object, ...]) -> bool:
+        """Remember ``value``; true if its watched ``state`` changed (``record`` without
+        the callback, so a poll with nothing to tell costs no coroutine)."""
+        self.last = value
+        if state == self.last_state:
+            return False
+        self.last_state = state
+        return True
+
+    async def tell(self, on_update: Callable[[FinalT], Any], value: FinalT) -> None:
+        """Call ``on_update`` with ``value``; what it raises becomes a ``JobWaitError``."""
+        try:
+            await _notify(on_update, value)
+        except Exception as error:
+            raise JobWaitError(
+                f"watching {self.job_id} stopped: on_update raised {error!r}",
+                job_id=self.job_id,
+                job=value if isinstance(value, FineTuningJob) else None,
+                operation=value if isinstance(value, Operation) else None,
+                model=value if isinstance(value, CustomModel) else None,
+                file=value if isinstance(value, FileObject) else None,
+                error=error,
+            ) from error
 
 
 async def _poll(

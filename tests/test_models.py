@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -191,6 +192,14 @@ def test_full_job_decodes_top_level_fields() -> None:
     assert job.trained_steps == 40
     assert job.total_steps == 100
     assert job.estimated_finish == 1767229300
+
+
+def test_decoded_models_are_left_out_of_the_cycle_collector() -> None:
+    job = job_decoder.decode(encode(full_job()))
+
+    assert not gc.is_tracked(job)
+    assert job.hyperparameters is not None
+    assert not gc.is_tracked(job.hyperparameters)
 
 
 def test_full_job_decodes_error() -> None:
