@@ -3,7 +3,8 @@
 Hooks are plain functions called in line (keep them quick: they run on every request). What
 they get names the route's template (``/v1/fine_tuning/jobs/{job_id}``), never a header or
 the key. A hook that raises is logged and otherwise ignored: counting requests must never
-break them.
+break them. A ``request_sent`` hook may add headers to its request (trace context, such as
+``traceparent``) through ``RequestEvent.headers``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ log = logging.getLogger("nebius_ft_async")
 class RequestEvent:
     """One request about to go on the wire (each attempt, each redirect hop)."""
 
-    __slots__ = ("attempt", "method", "origin", "path", "route", "started", "state")
+    __slots__ = ("attempt", "headers", "method", "origin", "path", "route", "started", "state")
 
     def __init__(
         self, method: str, route: str, path: str, origin: str, attempt: int, started: float
@@ -37,6 +38,11 @@ class RequestEvent:
         """Loop time when it was sent."""
         self.state: dict[str, Any] = {}
         """Free for hooks to keep what they need until the answer (a span, say)."""
+        self.headers: dict[str, str] = {}
+        """Headers a ``request_sent`` hook adds to this request (``traceparent``, say),
+        checked like a call's ``extra_headers``: one the session sets itself
+        (``Authorization``, ``Host``, ``Content-Length``) or that cannot be sent is left out,
+        with a warning naming it."""
 
     def __repr__(self) -> str:
         return f"<RequestEvent {self.method} {self.path} attempt {self.attempt}>"

@@ -7,6 +7,7 @@ session is made, instead of on every request.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import ssl as ssl_module
 import urllib.request
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from urllib.parse import quote, urlsplit
 
 from ._errors import ConfigurationError
 from ._urls import is_loopback_host
+
+log = logging.getLogger("nebius_ft_async")
 
 RESERVED_HEADERS = frozenset({"authorization", "host", "content-length"})
 """Headers the session sets itself: the key, where it goes, how long the body is."""
@@ -118,7 +121,9 @@ def checked_headers(name: str, headers: Mapping[str, str] | None) -> dict[str, s
     result: dict[str, str] = {}
     for key, value in headers.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise ValueError(f"{name} must map strings to strings, got {key!r}: {value!r}")
+            raise ValueError(
+                f"{name} must map strings to strings, got {key!r}: {type(value).__name__}"
+            )
         if key.lower() in RESERVED_HEADERS:
             raise ValueError(
                 f"{name} must not set {key}: the session sets it"
@@ -130,6 +135,18 @@ def checked_headers(name: str, headers: Mapping[str, str] | None) -> dict[str, s
             raise ValueError(f"{name}[{key!r}] holds a line break or NUL")
         result[key] = value
     return result
+
+
+def hook_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers ``request_sent`` hooks added, each checked like ``extra_headers``; one
+    that cannot be sent is left out with a warning (a hook never breaks a request)."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        try:
+            kept.update(checked_headers("a request_sent hook's headers", {name: value}))
+        except ValueError as error:
+            log.warning("%s; left out", error)
+    return kept
 
 
 def with_query(path: str, extra: Mapping[str, str]) -> str:

@@ -48,7 +48,14 @@ from ._errors import (
 )
 from ._hooks import Hooks, HookSet, RequestEvent, ResponseEvent, RetryEvent, hook_set
 from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
-from ._network import checked_headers, checked_proxy, checked_ssl, environment_proxy, with_query
+from ._network import (
+    checked_headers,
+    checked_proxy,
+    checked_ssl,
+    environment_proxy,
+    hook_headers,
+    with_query,
+)
 from ._raw import Exchange, captured
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
@@ -633,6 +640,8 @@ class AsyncSession(Endpoints):
                     with _NO_BODY if body is None else body() as (data, body_headers):
                         if headers is not None:
                             body_headers = {**headers, **(body_headers or {})}
+                        if sent is not None and sent.headers:
+                            body_headers = {**(body_headers or {}), **hook_headers(sent.headers)}
                         async with client.request(
                             method,
                             url,

@@ -17,13 +17,18 @@ carries ``http.request.method``, ``server.address``, ``server.port``, ``url.full
 class name) with the span's status set to error. The ``http.client.request.duration``
 histogram (seconds) records each request with the same low-cardinality attributes (no
 ``url.full``). Headers are never recorded, so neither is the key.
+
+Each request carries its span's context in its headers (``traceparent``, and whatever else
+the global propagator writes: W3C Trace Context and Baggage unless configured otherwise), so
+the server's spans can join the trace; ``otel_hooks(propagate_context=False)`` leaves
+the headers alone.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
 
@@ -38,9 +43,11 @@ def otel_hooks(
     *,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    propagate_context: bool = True,
 ) -> Hooks:
     """Hooks that trace every request and record its duration; pass them as
-    ``AsyncSession(hooks=...)``. The global providers are used unless others are given."""
+    ``AsyncSession(hooks=...)``. The global providers are used unless others are given.
+    ``propagate_context=False`` sends no trace context to the server."""
     tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider=tracer_provider)
     meter = metrics.get_meter(_SCOPE, __version__, meter_provider=meter_provider)
     duration = meter.create_histogram(
@@ -55,9 +62,12 @@ def otel_hooks(
         attributes["url.full"] = event.origin + event.path
         if event.attempt > 1:
             attributes["http.request.resend_count"] = event.attempt - 1
-        event.state["otel_span"] = tracer.start_span(
+        span = tracer.start_span(
             f"{event.method} {event.route}", kind=SpanKind.CLIENT, attributes=attributes
         )
+        event.state["otel_span"] = span
+        if propagate_context:
+            propagate.inject(event.headers, context=trace.set_span_in_context(span))
 
     def response_received(event: ResponseEvent) -> None:
         attributes = _common(event.request)

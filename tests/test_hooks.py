@@ -170,6 +170,58 @@ async def test_opentelemetry_spans_and_durations_follow_the_http_conventions(
     assert points == {503: 1, 200: 1, 404: 1}
 
 
+async def test_a_request_sent_hook_adds_headers_but_never_the_ones_the_session_sets(
+    api: FakeApi, api_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.jobs["ftjob-h"] = job_body("ftjob-h")
+
+    def tag(event: RequestEvent) -> None:
+        event.headers["x-trace-tag"] = f"attempt-{event.attempt}"
+        event.headers["Authorization"] = "Bearer stolen"
+        event.headers["x-broken"] = "a\r\nb"
+
+    with caplog.at_level(logging.WARNING, logger="nebius_ft_async"):
+        async with AsyncSession(API_KEY, base_url=api_url, hooks=Hooks(request_sent=tag)) as s:
+            job = await s.get_job("ftjob-h")
+    assert job.id == "ftjob-h"
+    [seen] = api.seen
+    assert seen.headers["x-trace-tag"] == "attempt-1"
+    assert seen.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert "x-broken" not in seen.headers
+    assert "must not set Authorization" in caplog.text
+    assert "x-broken" in caplog.text
+    assert "stolen" not in caplog.text and API_KEY not in caplog.text
+
+
+async def test_opentelemetry_sends_each_requests_span_as_its_traceparent(
+    api: FakeApi, api_url: str, sleeps: RecordedSleeps
+) -> None:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    api.jobs["ftjob-t"] = job_body("ftjob-t")
+    api.fail_next(unavailable)
+    hooks = otel_hooks(tracer_provider=tracer_provider, meter_provider=MeterProvider())
+    async with AsyncSession(
+        API_KEY, base_url=api_url, retry_policy=RetryPolicy(sleep=sleeps), hooks=hooks
+    ) as session:
+        with tracer_provider.get_tracer("app").start_as_current_span("handle request"):
+            await session.get_job("ftjob-t")
+    finished = [span for span in spans.get_finished_spans() if span.kind is SpanKind.CLIENT]
+    sent = [seen.headers["traceparent"] for seen in api.seen]
+    assert sent == [
+        f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-"
+        f"{int(span.context.trace_flags):02x}"
+        for span in finished
+    ]
+    assert len(set(sent)) == 2  # each attempt its own span, one trace
+
+    quiet = otel_hooks(tracer_provider=tracer_provider, propagate_context=False)
+    async with AsyncSession(API_KEY, base_url=api_url, hooks=quiet) as session:
+        await session.get_job("ftjob-t")
+    assert "traceparent" not in api.seen[-1].headers
+
+
 def test_importing_the_library_loads_no_optional_extra() -> None:
     code = (
         "import sys, nebius_ft_async\n"
