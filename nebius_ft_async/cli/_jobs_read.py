@@ -107,6 +107,12 @@ def keeping_sent(
     return list_sent
 
 
+async def every_item(list_page: ListSent[ModelT]) -> list[Sent[ModelT]]:
+    """Every item of a list, page after page, as ``iter_*`` walks it (``list_page`` is
+    called with ``limit`` and ``after``)."""
+    return [item async for item in walk(list_page, DEFAULT_PAGE_SIZE, None, None)]
+
+
 async def show_events(session: AsyncSession, args: argparse.Namespace) -> int:
     """Run ``events``; the exit code."""
     list_events = keeping_sent(session, session.list_events)
@@ -122,8 +128,7 @@ async def show_events(session: AsyncSession, args: argparse.Namespace) -> int:
                 when = when_text(event.created_at)
                 print(f"{when}  {event.model.level:<5}  {event.model.message}", flush=True)
         return EXIT_OK
-    pages = partial(list_events, args.job_id)
-    events = [event async for event in walk(pages, DEFAULT_PAGE_SIZE, None, None)]
+    events = await every_item(partial(list_events, args.job_id))
     events.sort(key=lambda event: (event.created_at, event.id))
     if args.json:
         for event in events:
@@ -151,8 +156,9 @@ async def _reachable(session: AsyncSession, job_id: str, interval: float) -> Non
 
 async def show_checkpoints(session: AsyncSession, args: argparse.Namespace) -> int:
     """Run ``checkpoints``; the exit code."""
-    pages = partial(keeping_sent(session, session.list_checkpoints), args.job_id)
-    checkpoints = [c async for c in walk(pages, DEFAULT_PAGE_SIZE, None, None)]
+    checkpoints = await every_item(
+        partial(keeping_sent(session, session.list_checkpoints), args.job_id)
+    )
     if args.json:
         for checkpoint in checkpoints:
             print_json(checkpoint.sent)
@@ -206,7 +212,7 @@ async def show_operation_results(session: AsyncSession, args: argparse.Namespace
             )
         return with_sent(page, response)
 
-    checkpoints = [c async for c in walk(results_page, DEFAULT_PAGE_SIZE, None, None)]
+    checkpoints = await every_item(results_page)
     if args.json:
         for checkpoint in checkpoints:
             print_json(checkpoint.sent)
