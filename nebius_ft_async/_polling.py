@@ -13,14 +13,21 @@ import inspect
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import anyio
 
 from ._checks import optional_timeout, positive_count, positive_seconds
 from ._endpoints import Endpoints
 from ._errors import APIError, NebiusError
-from ._models import CustomModel, FileObject, FineTuningJob, FineTuningJobEvent, Operation
+from ._models import (
+    CustomModel,
+    FileObject,
+    FineTuningJob,
+    FineTuningJobEvent,
+    Operation,
+    Page,
+)
 from ._paging import DEFAULT_PAGE_SIZE
 from ._retry import is_retryable
 
@@ -34,6 +41,20 @@ MIN_POLL_TIMEOUT = 5.0
 """The shortest default poll timeout: one poll may take ``max(2 * poll_interval, 5 s)``."""
 
 FinalT = TypeVar("FinalT", FineTuningJob, Operation, CustomModel, FileObject)
+
+
+class ListedItem(Protocol):
+    """An item of a list, with the ``id`` and ``created_at`` that order it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def created_at(self) -> int: ...
+
+
+EventT = TypeVar("EventT", bound=ListedItem)
+
 
 OnUpdate = Callable[[FineTuningJob], Any]
 """Called with the job when something a person watches changes; may be async."""
@@ -309,7 +330,7 @@ def _timeout_error(watch: _Watch[FinalT], timeout: float | None, kind: str = "jo
     )
 
 
-async def follow_events(
+def follow_events(
     session: Endpoints,
     job_id: str,
     *,
@@ -327,6 +348,31 @@ async def follow_events(
     at its deadline even while a round is waiting on the server; each request gives up after
     ``poll_timeout``.
     """
+    return follow_listed_events(
+        session,
+        job_id,
+        session.list_events,
+        poll_interval=poll_interval,
+        page_size=page_size,
+        timeout=timeout,
+        poll_timeout=poll_timeout,
+    )
+
+
+async def follow_listed_events(
+    session: Endpoints,
+    job_id: str,
+    list_events: Callable[..., Awaitable[Page[EventT]]],
+    *,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    timeout: float | None = None,
+    poll_timeout: float | None = None,
+) -> AsyncIterator[EventT]:
+    """``follow_events`` over the pages ``list_events`` gives: it is called as
+    ``session.list_events`` is (``job_id``, then ``limit``, ``after`` and ``timeout`` as
+    keywords), so a caller can keep more of each event than its model does, such as the
+    command line's ``--json``, which prints each as the server sent it."""
     options = poll_options(session, poll_interval, timeout, poll_timeout)
     positive_count("page_size", page_size)
     watch: _Watch[FineTuningJob] = _Watch(job_id)
@@ -334,14 +380,14 @@ async def follow_events(
     tail: str | None = None
     deadline = None if options.timeout is None else anyio.current_time() + options.timeout
     while True:
-        fresh: list[FineTuningJobEvent] = []
+        fresh: list[EventT] = []
         wait: float | None = None
         with anyio.move_on_after(_seconds_left(deadline)) as round_scope:
             try:
                 job = await session.get_job(job_id, timeout=options.poll_timeout)
                 watch.last = job
                 tail = await _collect_new_events(
-                    session, job_id, page_size, seen, tail, fresh, options.poll_timeout
+                    list_events, job_id, page_size, seen, tail, fresh, options.poll_timeout
                 )
             except APIError as error:
                 wait = transient_wait(error, options.interval)
@@ -368,12 +414,12 @@ def _seconds_left(deadline: float | None) -> float | None:
 
 
 async def _collect_new_events(
-    session: Endpoints,
+    list_events: Callable[..., Awaitable[Page[EventT]]],
     job_id: str,
     page_size: int,
     seen: set[str],
     tail: str | None,
-    fresh: list[FineTuningJobEvent],
+    fresh: list[EventT],
     poll_timeout: float,
 ) -> str | None:
     """Add the events not in ``seen`` to ``fresh`` in few requests, whatever the list order.
@@ -387,7 +433,7 @@ async def _collect_new_events(
     cursors_used: set[str | None] = {None}
     jumped = False
     while True:
-        page = await session.list_events(job_id, limit=page_size, after=after, timeout=poll_timeout)
+        page = await list_events(job_id, limit=page_size, after=after, timeout=poll_timeout)
         new = [event for event in page.data if event.id not in seen]
         seen.update(event.id for event in new)
         fresh.extend(new)

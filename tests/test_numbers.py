@@ -374,10 +374,7 @@ async def test_checkpoints_and_operation_results(api: FakeApi, api_url: str) -> 
 
     as_json = await nebius_ft(api_url, "checkpoints", JOB, "--json")
     as_json.assert_clean()
-    decoded = [json.loads(line) for line in as_json.out.splitlines()]
-    assert [c["step_number"] for c in decoded] == [10**30, -5]
-    assert decoded[0]["created_at"] == HUGE
-    assert decoded[0]["metrics"]["train_loss"] is None  # NaN: JSON has no such number
+    assert [json.loads(line) for line in as_json.out.splitlines()] == checkpoints  # as sent
 
     api.operation_results["op-absurd"] = checkpoints
     results = await nebius_ft(api_url, "operations", "results", "op-absurd")

@@ -24,8 +24,8 @@ and ``--allow-insecure-http`` go before or after the command. Exit codes: 0 succ
 failed or was cancelled, the API answered with an error, or a confirmation was declined;
 2 bad usage or settings (no key); 124 ``--timeout`` ran out; 130 interrupted.
 
-``--json`` of the ``files`` and ``jobs`` commands prints what the server sent, every field
-included, one JSON object per line.
+``--json`` of every command that talks to the API prints what the server sent, every field
+included, one JSON object per line (for a list, one per item of every page).
 ``jobs create`` and ``jobs cancel`` ask before they act when stdin is a terminal, and refuse
 without ``--yes`` when it is not.
 
@@ -44,27 +44,23 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeAlias
-
-import msgspec
+from typing import TypeAlias
 
 from .. import __version__
 from .._checks import positive_seconds
 from .._errors import (
-    APIStatusError,
     ConfigurationError,
     NebiusError,
 )
-from .._models import DatasetFileResult
-from .._polling import default_poll_timeout, follow_events
 from .._session import AsyncSession
 from .._urls import normalize_base_url
 from ..mcp import add_command as add_mcp_command
-from ._display import count_text, install_log_handler, loss_text, steps_text, when_text
+from ._display import count_text, install_log_handler, steps_text, when_text
 from ._fake import add_fake_command
 from ._files import add_files_command
+from ._jobs_read import add_read_commands
 from ._jobs_write import add_job_actions
-from ._shared import print_raw, seconds
+from ._shared import interval_option, print_raw, seconds, timeout_option
 from ._wait import EXIT_JOB_FAILED, EXIT_OK, EXIT_TIMEOUT, watch_jobs
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -108,22 +104,13 @@ def _command(
     return commands.add_parser(name, help=help, parents=[common])
 
 
-def _timeout_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--timeout",
-        type=seconds,
-        metavar="SECONDS",
-        help="give up after this many seconds (exit code 124)",
-    )
-
-
 def _add_jobs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
     group = _command(commands, "jobs", "create, list, get, wait for or cancel jobs", common)
     jobs = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     get = _command(jobs, "get", "show a job", common)
     get.add_argument("job_id")
     get.add_argument("--json", action="store_true", help="print the job as the API sent it")
-    _timeout_option(get)
+    timeout_option(get)
     get.set_defaults(run=_jobs_get)
     wait = _command(jobs, "wait", "wait for jobs, with live progress", common)
     wait.add_argument("job_ids", nargs="+", metavar="JOB_ID")
@@ -134,37 +121,9 @@ def _add_jobs(commands: Subcommands, common: argparse.ArgumentParser) -> None:
         help="after a first look at each job, wait at most this many seconds for them "
         "(0: look once; exit code 124 if any is still going)",
     )
-    _interval_option(wait)
+    interval_option(wait)
     wait.set_defaults(run=_jobs_wait, bounded=False)
     add_job_actions(jobs, common)
-
-
-def _add_events(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    events = _command(commands, "events", "a job's events", common)
-    events.add_argument("job_id")
-    events.add_argument("--follow", action="store_true", help="keep printing new events")
-    _interval_option(events)
-    events.add_argument("--json", action="store_true", help="one JSON object per line")
-    _timeout_option(events)
-    events.set_defaults(run=_events)
-
-
-def _add_checkpoints(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    checkpoints = _command(commands, "checkpoints", "a job's checkpoints", common)
-    checkpoints.add_argument("job_id")
-    checkpoints.add_argument("--json", action="store_true", help="one JSON object per line")
-    _timeout_option(checkpoints)
-    checkpoints.set_defaults(run=_checkpoints)
-
-
-def _add_operations(commands: Subcommands, common: argparse.ArgumentParser) -> None:
-    operations = _command(commands, "operations", "operation results", common)
-    actions = operations.add_subparsers(dest="action", required=True, metavar="ACTION")
-    results = _command(actions, "results", "checkpoints or file an operation made", common)
-    results.add_argument("operation_id")
-    results.add_argument("--json", action="store_true", help="one JSON object per line")
-    _timeout_option(results)
-    results.set_defaults(run=_operation_results)
 
 
 def _add_demo(commands: Subcommands, common: argparse.ArgumentParser) -> None:
@@ -175,9 +134,7 @@ def _add_demo(commands: Subcommands, common: argparse.ArgumentParser) -> None:
 
 COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
     _add_jobs,
-    _add_events,
-    _add_checkpoints,
-    _add_operations,
+    add_read_commands,
     add_files_command,
     add_mcp_command,
     add_fake_command,
@@ -202,16 +159,6 @@ def _parser() -> argparse.ArgumentParser:
     for add in COMMANDS:
         add(commands, common)
     return parser
-
-
-def _interval_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--interval",
-        type=seconds,
-        default=5.0,
-        metavar="SECONDS",
-        help="seconds between polls (at least 1 against a remote API)",
-    )
 
 
 def _wait_seconds(text: str) -> float:
@@ -319,16 +266,6 @@ async def _with_session(command: Command, args: argparse.Namespace) -> int:
         return EXIT_TIMEOUT
 
 
-def _json_line(value: Any) -> None:
-    print(msgspec.json.encode(msgspec.to_builtins(value)).decode(), flush=True)
-
-
-def _table(rows: list[list[str]], headers: list[str]) -> None:
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    for row in [headers, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-
-
 async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
     response = await session.with_raw_response(session.get_job, args.job_id)
     if args.json:
@@ -355,19 +292,6 @@ async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _reachable(session: AsyncSession, job_id: str, interval: float) -> None:
-    """Fail at once if the API cannot be reached or refuses the key, instead of polling.
-
-    Other errors (a 404 for this job, a passing 5xx, a 429 pause) are left to the command,
-    which reports them or rides them out.
-    """
-    try:
-        await session.get_job(job_id, timeout=default_poll_timeout(interval))
-    except APIStatusError as error:
-        if error.status_code in (401, 403):
-            raise
-
-
 async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:
     job_ids = list(dict.fromkeys(args.job_ids))
     code = await watch_jobs(session, job_ids, interval=args.interval, timeout=args.timeout)
@@ -377,72 +301,3 @@ async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:
             f"nebius-ft: jobs wait: not every job finished ({waited}, --timeout)", file=sys.stderr
         )
     return code
-
-
-async def _events(session: AsyncSession, args: argparse.Namespace) -> int:
-    if args.follow:
-        await _reachable(session, args.job_id, args.interval)
-        async for event in follow_events(session, args.job_id, poll_interval=args.interval):
-            if args.json:
-                _json_line(event)
-            else:
-                when = when_text(event.created_at)
-                print(f"{when}  {event.level:<5}  {event.message}", flush=True)
-        return EXIT_OK
-    events = [event async for event in session.iter_events(args.job_id)]
-    events.sort(key=lambda event: (event.created_at, event.id))
-    if args.json:
-        for event in events:
-            _json_line(event)
-        return EXIT_OK
-    _table(
-        [[when_text(e.created_at), str(e.level), e.message] for e in events],
-        ["time (UTC)", "level", "message"],
-    )
-    return EXIT_OK
-
-
-async def _checkpoints(session: AsyncSession, args: argparse.Namespace) -> int:
-    checkpoints = [c async for c in session.iter_checkpoints(args.job_id)]
-    if args.json:
-        for checkpoint in checkpoints:
-            _json_line(checkpoint)
-        return EXIT_OK
-    _table(
-        [
-            [
-                c.id,
-                count_text(c.step_number),
-                loss_text(c.metrics.train_loss),
-                loss_text(c.metrics.valid_loss),
-                ", ".join(c.result_files) or "-",
-            ]
-            for c in checkpoints
-        ],
-        ["checkpoint", "step", "train loss", "valid loss", "result files"],
-    )
-    return EXIT_OK
-
-
-async def _operation_results(session: AsyncSession, args: argparse.Namespace) -> int:
-    first = await session.get_operation_results(args.operation_id)
-    if isinstance(first, DatasetFileResult):
-        if args.json:
-            _json_line(first)
-        else:
-            print(f"output file: {first.file_id}")
-        return EXIT_OK
-    checkpoints = list(first.data)
-    if first.has_more and first.data:
-        rest = session.iter_operation_results(args.operation_id, after=first.data[-1].id)
-        shown = {c.id for c in checkpoints}  # a server that ignores the cursor repeats them
-        checkpoints += [c async for c in rest if c.id not in shown]
-    if args.json:
-        for checkpoint in checkpoints:
-            _json_line(checkpoint)
-        return EXIT_OK
-    _table(
-        [[c.id, count_text(c.step_number), ", ".join(c.result_files) or "-"] for c in checkpoints],
-        ["checkpoint", "step", "result files"],
-    )
-    return EXIT_OK

@@ -35,6 +35,18 @@ def timeout_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def interval_option(parser: argparse.ArgumentParser) -> None:
+    """``--interval SECONDS`` between polls (default 5); ``_with_session`` refuses one below
+    the session's ``min_poll_interval``."""
+    parser.add_argument(
+        "--interval",
+        type=seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between polls (at least 1 against a remote API)",
+    )
+
+
 def json_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as the API sent it")
 
