@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE.parent))
 import nebius_ft_async  # noqa: E402
 from benchmarks import _baselines as baselines  # noqa: E402
 from benchmarks.rate_limited import bench_rate_limited  # noqa: E402
-from nebius_ft_async import AsyncSession, FineTuningJob, wait_for_jobs  # noqa: E402
+from nebius_ft_async import AsyncSession, FineTuningJob, as_completed  # noqa: E402
 from nebius_ft_async._models import checkpoint_page_decoder, job_decoder  # noqa: E402
 from tests.samples import checkpoint_body, job_body  # noqa: E402
 
@@ -293,15 +293,20 @@ async def naive_poll_loop(
 
 
 async def many_jobs_round(url: str, client: str, ids: list[str], interval: float) -> int:
-    """Watch every job to completion with ``client``; returns how many succeeded."""
+    """Watch every job to completion with ``client``; returns how many succeeded.
+
+    Each client counts the outcomes as they come and keeps none of them, as the naive loop
+    does (``wait_for_jobs`` would keep every final job: 100,000 of them are most of a
+    process's memory, whoever polled them)."""
     if client == "nebius_ft_async":
+        succeeded = 0
         async with AsyncSession("bench-key", base_url=url) as session:
-            results = await wait_for_jobs(
+            outcomes = as_completed(
                 session, ids, poll_interval=interval, timeout=3600, fleet_refresh=False
             )
-        return sum(
-            isinstance(r, FineTuningJob) and r.status == "succeeded" for r in results.values()
-        )
+            async for outcome in outcomes:
+                succeeded += isinstance(outcome, FineTuningJob) and outcome.status == "succeeded"
+        return succeeded
     if client == "floor":
         async with baselines.floor_client() as bare:
 

@@ -77,6 +77,7 @@ class _MonitorWatch(_Watch[FineTuningJob]):
     """
 
     __slots__ = (
+        "created_at",
         "due",
         "finished",
         "in_fleet",
@@ -90,6 +91,7 @@ class _MonitorWatch(_Watch[FineTuningJob]):
     def __init__(self, job_id: str, deadline: float | None) -> None:
         super().__init__(job_id, deadline)
         self.last_encoded: bytes | FineTuningJob | None = None
+        self.created_at: int | None = None  # the last job's, kept apart: walks read it
         self.due: int | None = None  # order number of its live entry in the poll heap
         self.finished = False
         self.in_fleet = False  # refreshed by fleet walks rather than its own polls
@@ -105,6 +107,7 @@ class _MonitorWatch(_Watch[FineTuningJob]):
 
     @last.setter
     def last(self, job: FineTuningJob | None) -> None:
+        self.created_at = None if job is None else job.created_at
         try:
             self.last_encoded = None if job is None else _encode(job)
         except OverflowError:  # an int past 64 bits (decoding is lenient): keep the Struct
@@ -518,10 +521,7 @@ class JobMonitor:
 
     async def _walk(self, fleet: dict[str, _MonitorWatch], started: float) -> None:
         loop = asyncio.get_running_loop()
-        wanted = {
-            job_id: None if watch.last is None else watch.last.created_at
-            for job_id, watch in fleet.items()
-        }
+        wanted = {job_id: watch.created_at for job_id, watch in fleet.items()}
 
         async def sighted(job_id: str, job: FineTuningJob) -> None:
             watch = fleet[job_id]
