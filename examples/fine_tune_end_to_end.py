@@ -1,5 +1,6 @@
 """The whole workflow: check and upload a training file, start a job, wait for it with
-progress, list its checkpoints and download the last checkpoint's files.
+progress, list its checkpoints, download the last checkpoint's files, then deploy the best
+checkpoint as a custom model and wait until it is active (ready to serve).
 
     python examples/fine_tune_end_to_end.py --fake                 # against a local fake API
     NEBIUS_API_KEY=... python examples/fine_tune_end_to_end.py train.jsonl --model MODEL
@@ -13,12 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import tempfile
 from pathlib import Path
 
 from nebius_ft_async import (
     AsyncSession,
     FineTuningJob,
+    FineTuningJobCheckpoint,
     SupervisedConfig,
     SupervisedHyperparameters,
     SupervisedMethod,
@@ -37,6 +40,20 @@ def sample_training_file(folder: Path) -> Path:
             ]
             file.write(json.dumps({"messages": messages}) + "\n")
     return path
+
+
+def best_checkpoint(checkpoints: list[FineTuningJobCheckpoint]) -> FineTuningJobCheckpoint:
+    """The checkpoint with the lowest validation loss, else the lowest training loss, else
+    the last one."""
+    for loss in ("valid_loss", "train_loss"):
+        scored = [
+            (value, index)
+            for index, checkpoint in enumerate(checkpoints)
+            if (value := getattr(checkpoint.metrics, loss)) is not None and math.isfinite(value)
+        ]
+        if scored:
+            return checkpoints[min(scored)[1]]
+    return checkpoints[-1]
 
 
 def show_progress(job: FineTuningJob) -> None:
@@ -81,6 +98,15 @@ async def fine_tune(
     paths = await session.download_files(files, output)
     for path in paths:
         print(f"downloaded {path} ({path.stat().st_size} bytes)")
+    if not checkpoints:
+        return 0
+    best = best_checkpoint(checkpoints)
+    deployed = await session.create_model_from_checkpoint(
+        job, name="end-to-end-example", checkpoint=best
+    )
+    print(f"deploying checkpoint {best.id} as {deployed.name}; waiting until it is active")
+    deployed = await session.wait_for_model(deployed.name, poll_interval=poll_interval)
+    print(f"model {deployed.name} is {deployed.status}: use it as the model of a chat completion")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,3 +25,7 @@ def test_end_to_end_example_against_the_fake(tmp_path: Path) -> None:
     downloaded = list((tmp_path / "out").iterdir())
     assert [path.name for path in downloaded] == ["adapter-step-100.safetensors"]
     assert downloaded[0].read_bytes().startswith(b"weights of ftjob-")
+    deployed = re.search(r"deploying checkpoint (ftckpt-\S+) as (\S+);", result.stdout)
+    assert deployed is not None, result.stdout
+    assert deployed.group(1).endswith("-100")  # the lowest training loss: the last step
+    assert f"model {deployed.group(2)} is active" in result.stdout
