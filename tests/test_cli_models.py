@@ -134,6 +134,16 @@ async def test_deploy_asks_on_a_terminal(fake: FakeTokenFactory, tmp_path: Path)
     assert fake.file_contents[model.source] == archive.read_bytes()
 
 
+async def test_delete_asks_on_a_terminal(fake: FakeTokenFactory) -> None:
+    name = fake.add_model(f"{BASE}-LoRa:bot-abcd")
+    code, shown = await on_terminal(fake.url, fake.api_key, ["models", "delete", name], b"n")
+    assert code == 1 and "not deleted" in shown and f"Delete model {name}?" in shown
+    assert list(fake.models) == [name]
+    code, shown = await on_terminal(fake.url, fake.api_key, ["models", "delete", name], b"y")
+    assert code == 0 and f"{name} deleted" in shown, shown
+    assert fake.models == {}
+
+
 async def test_deploy_wait_ends_active_or_in_error_with_the_reason(
     fake: FakeTokenFactory, tmp_path: Path
 ) -> None:
@@ -147,6 +157,17 @@ async def test_deploy_wait_ends_active_or_in_error_with_the_reason(
     (name,) = fake.models
     assert active.out.splitlines()[0] == f"created {name} (validating)"
     assert active.out.splitlines()[-1] == f"{name} active"
+
+    as_json = await run(
+        fake,
+        *("models", "deploy", "--name", "again", "--job", job_id),
+        *("--yes", "--wait", "--interval", TICK, "--json"),
+    )
+    assert as_json.code == 0, as_json.err
+    created, final = as_json.json_lines()
+    assert isinstance(created, dict) and isinstance(final, dict)
+    assert (created["status"], final["status"]) == ("validating", "active")
+    assert final["name"] == created["name"] and final["tags"] == ["lora"]
 
     broken = adapter_zip(tmp_path / "broken.zip", "adapter_model.safetensors")
     error = await run(
@@ -179,6 +200,9 @@ async def test_deploy_usage_errors_and_an_archive_s_dry_run_send_nothing(
     for more, said in cases:
         refused = await run(fake, "models", "deploy", "--name", "bot", *more, "--yes")
         assert refused.code == 2 and said in refused.err, (more, refused.err)
+    unknown = await run(fake, "models", "deploy", "--name", "bot", "--job", "ftjob-nope", "--yes")
+    assert unknown.code == 1 and "Job ftjob-nope not found" in unknown.err
+    assert fake.requests.pop("/v1/fine_tuning/jobs/ftjob-nope") == 1
     archive = adapter_zip(tmp_path / "adapter.zip", "adapter_config.json")
     args = ["--archive", str(archive), "--base-model", BASE, "--dry-run"]
     dry = await run(fake, "models", "deploy", "--name", "bot", *args)
