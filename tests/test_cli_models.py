@@ -261,6 +261,7 @@ class RecordingModels:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str]] = []
         self.bodies: list[bytes] = []
+        self.queries: list[str] = []
 
     def model(self, name: str, status: str = "active") -> dict[str, Any]:
         return {
@@ -276,9 +277,11 @@ class RecordingModels:
     def app(self) -> web.Application:
         async def create(request: web.Request) -> web.Response:
             self.bodies.append(await request.read())
+            self.queries.append(request.query_string)
             return web.json_response(self.model("org/short-x", "validating"))
 
         async def listing(request: web.Request) -> web.Response:
+            self.queries.append(request.query_string)
             return web.json_response([self.model("vendor/full-x"), self.model("short-x")])
 
         async def one(request: web.Request) -> web.Response:
@@ -314,11 +317,14 @@ async def test_json_prints_fields_no_model_declares_as_sent() -> None:
         dry = await cli(*args, "--description", "d", "--dry-run")
         assert api.bodies == []
         sent = await cli(*args, "--description", "d", "--yes", "--json")
+        await cli(*args, "--ai-project-id", "project-1", "--yes")
+        await cli("models", "list", "--ai-project-id", "project-1")
     assert listed.json_lines() == [api.model("vendor/full-x"), api.model("short-x")]
     assert got.json_lines() == [api.model("vendor/full-x")]
     assert deleted.json_lines() == [api.model("short-x", "deleted")]
     assert api.seen == [("GET", "/v0/models/vendor/full-x"), ("DELETE", "/v0/models/short-x")]
-    assert api.bodies == [dry.out.strip().encode()]
+    assert api.bodies[0] == dry.out.strip().encode()
+    assert api.queries == ["", "", "ai_project_id=project-1", "ai_project_id=project-1"]
     assert json.loads(api.bodies[0]) == {
         "name": "n",
         "base_model": BASE,
