@@ -12,6 +12,7 @@
 import logging
 
 from ._budget import AdaptiveBudget, RequestBudget
+from ._custom_models import plan_model_from_checkpoint
 from ._datacheck import DataFileReport, check_data_file, check_data_file_async
 from ._dataformats import DataFormat, DataProblem
 from ._dataset_models import (
@@ -189,6 +190,7 @@ __all__ = [
     "check_data_file",
     "check_data_file_async",
     "follow_events",
+    "plan_model_from_checkpoint",
     "undeclared_fields",
     "wait_for_file",
     "wait_for_job",

@@ -35,6 +35,7 @@ from ._routes import (
     UPLOAD_MODEL_ARCHIVE,
     Call,
     CallOptions,
+    Progress,
     Route,
     Upload,
 )
@@ -111,6 +112,28 @@ class CustomModelEndpoints(Transport):
             Call(CREATE_MODEL, MODELS, json=encode_request(request), **options)
         )
 
+    async def plan_model_from_checkpoint(
+        self,
+        job: str | FineTuningJob,
+        *,
+        name: str,
+        checkpoint: str | FineTuningJobCheckpoint | None = None,
+        base_model: str | None = None,
+        description: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> CustomModelRequest:
+        """What ``create_model_from_checkpoint`` would send, without sending it; see
+        ``nebius_ft_async.plan_model_from_checkpoint``."""
+        return await plan_model_from_checkpoint(
+            self,
+            job,
+            name=name,
+            checkpoint=checkpoint,
+            base_model=base_model,
+            description=description,
+            **options,
+        )
+
     async def create_model_from_checkpoint(
         self,
         job: str | FineTuningJob,
@@ -132,35 +155,21 @@ class CustomModelEndpoints(Transport):
         ``step_number``, whatever order the server lists them in. ``base_model`` defaults
         to the job's model (the job is fetched for it when given by id). The call options
         (``timeout``, ...) apply to each request. A job without checkpoints is refused with
-        ``ValueError``.
+        ``ValueError``. ``plan_model_from_checkpoint`` gives the request without sending it.
         """
-        job_id = job.id if isinstance(job, FineTuningJob) else job
-        path_segment(job_id, "job")  # a job id that is no id at all is refused before sending
-        if base_model is None:
-            known = (
-                job
-                if isinstance(job, FineTuningJob)
-                else await self._job_to_deploy(job_id, options)
-            )
-            base_model = known.model
-        if checkpoint is None:
-            latest = _latest(await self._checkpoints_to_deploy(job_id, options))
-            if latest is None:
-                raise ValueError(f"job {job_id} has no checkpoint to deploy yet")
-            checkpoint = latest
-        if isinstance(checkpoint, FineTuningJobCheckpoint):
-            if checkpoint.fine_tuning_job_id not in ("", job_id):
-                raise ValueError(
-                    f"checkpoint {checkpoint.id} belongs to job "
-                    f"{checkpoint.fine_tuning_job_id}, not {job_id}"
-                )
-            checkpoint = checkpoint.id
-        path_segment(checkpoint, "checkpoint")
-        return await self.create_model(
+        request = await self.plan_model_from_checkpoint(
+            job,
             name=name,
+            checkpoint=checkpoint,
             base_model=base_model,
-            source=f"{job_id}:{checkpoint}",
             description=description,
+            **options,
+        )
+        return await self.create_model(
+            name=request.name,
+            base_model=request.base_model,
+            source=request.source,
+            description=request.description,
             **options,
         )
 
@@ -169,13 +178,15 @@ class CustomModelEndpoints(Transport):
         file: str | os.PathLike[str] | bytes,
         *,
         filename: str | None = None,
+        on_progress: Progress | None = None,
         **options: Unpack[CallOptions],
     ) -> FileObject:
         """Upload a LoRA adapter archive: ``POST /v0/models/upload`` (multipart).
 
         A ``.zip`` holding ``adapter_config.json`` and ``adapter_model.safetensors``, as a
         path (streamed from disk) or bytes. Its ``id`` is the ``source`` of
-        ``create_model``. Not retried once the upload may have reached the server.
+        ``create_model``. ``on_progress(sent, total)`` is told the bytes taken so far, as
+        by ``upload_file``. Not retried once the upload may have reached the server.
         """
         if isinstance(file, bytes):
             name = filename or "adapter.zip"
@@ -185,9 +196,14 @@ class CustomModelEndpoints(Transport):
                 raise FileNotFoundError(f"no archive to upload at {archive}")
             name = filename or archive.name
         upload = Upload(file, name, {})
-        return await self._perform(
-            Call(UPLOAD_MODEL_ARCHIVE, MODELS + "/upload", upload=upload, **options)
+        call = Call(
+            UPLOAD_MODEL_ARCHIVE,
+            MODELS + "/upload",
+            upload=upload,
+            on_progress=on_progress,
+            **options,
         )
+        return await self._perform(call)
 
     async def create_model_from_archive(
         self,
@@ -197,15 +213,19 @@ class CustomModelEndpoints(Transport):
         base_model: str,
         description: str | None = None,
         filename: str | None = None,
+        on_progress: Progress | None = None,
         **options: Unpack[CallOptions],
     ) -> CustomModel:
         """Upload an adapter archive (``upload_model_archive``) and deploy it.
 
-        The call options (``timeout``, ...) apply to the upload and the create each.
+        ``on_progress`` follows the upload. The call options (``timeout``, ...) apply to the
+        upload and the create each.
         """
         require_text("name", name)  # refused before the upload, not after it
         require_text("base_model", base_model)
-        uploaded = await self.upload_model_archive(file, filename=filename, **options)
+        uploaded = await self.upload_model_archive(
+            file, filename=filename, on_progress=on_progress, **options
+        )
         return await self.create_model(
             name=name,
             base_model=base_model,
@@ -269,3 +289,55 @@ class CustomModelEndpoints(Transport):
             return await self._perform(Call(LIST_CHECKPOINTS, path, **options))
 
         return [checkpoint async for checkpoint in walk(page, DEFAULT_PAGE_SIZE, None, None)]
+
+
+async def plan_model_from_checkpoint(
+    session: CustomModelEndpoints,
+    job: str | FineTuningJob,
+    *,
+    name: str,
+    checkpoint: str | FineTuningJobCheckpoint | None = None,
+    base_model: str | None = None,
+    description: str | None = None,
+    **options: Unpack[CallOptions],
+) -> CustomModelRequest:
+    """The body ``create_model_from_checkpoint`` would send to deploy a job's checkpoint,
+    read as it reads it, and nothing sent to deploy it.
+
+    ::
+
+        request = await plan_model_from_checkpoint(session, "ftjob-abc", name="support-bot")
+        print(request.source)  # "ftjob-abc:ftckpt-..." of the job's last checkpoint
+
+    The arguments and rules are those of ``create_model_from_checkpoint``: ``checkpoint``
+    defaults to the one at the highest ``step_number`` and ``base_model`` to the job's
+    model, which may take a GET of the job and of its checkpoints (the call options apply
+    to each). A blank ``name`` is refused before anything is read; a job without
+    checkpoints, or a checkpoint of another job, with ``ValueError``.
+    """
+    require_text("name", name)
+    job_id = job.id if isinstance(job, FineTuningJob) else job
+    path_segment(job_id, "job")  # a job id that is no id at all is refused before sending
+    if base_model is None:
+        known = (
+            job if isinstance(job, FineTuningJob) else await session._job_to_deploy(job_id, options)
+        )
+        base_model = known.model
+    if checkpoint is None:
+        latest = _latest(await session._checkpoints_to_deploy(job_id, options))
+        if latest is None:
+            raise ValueError(f"job {job_id} has no checkpoint to deploy yet")
+        checkpoint = latest
+    if isinstance(checkpoint, FineTuningJobCheckpoint):
+        if checkpoint.fine_tuning_job_id not in ("", job_id):
+            raise ValueError(
+                f"checkpoint {checkpoint.id} belongs to job "
+                f"{checkpoint.fine_tuning_job_id}, not {job_id}"
+            )
+        checkpoint = checkpoint.id
+    path_segment(checkpoint, "checkpoint")
+    request = CustomModelRequest(
+        name=name, base_model=base_model, source=f"{job_id}:{checkpoint}", description=description
+    )
+    check_custom_model_request(request)
+    return request

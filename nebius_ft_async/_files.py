@@ -117,7 +117,7 @@ class FileEndpoints(Transport):
         paths: list[Path] = []
         for file_id in file_ids:
             info = await self.get_file(file_id)
-            name = _safe_filename(info.filename, file_id, {path.name for path in paths})
+            name = safe_filename(info.filename, file_id, {path.name for path in paths})
             paths.append(await self.download_file(file_id, folder / name))
         return paths
 
@@ -125,8 +125,10 @@ class FileEndpoints(Transport):
 _MAX_NAME_BYTES = 200
 
 
-def _safe_filename(name: str, file_id: str, taken: set[str]) -> str:
-    """``name`` if it is a plain, reasonably short file name not yet used, else ``file_id``."""
+def safe_filename(name: str, file_id: str, taken: set[str]) -> str:
+    """The local name of a downloaded file, as ``download_files`` gives it: ``name`` (the
+    file's ``filename``) if it is a plain, reasonably short file name not in ``taken``, else
+    ``file_id``."""
     plain = os.path.basename(name.replace("\\", "/"))
     if (
         not plain

@@ -16,12 +16,14 @@ from nebius_ft_async import (
     AsyncSession,
     BadRequestError,
     CustomModel,
+    CustomModelRequest,
     FileProcessingError,
     FtCheckpoint,
     ModelDeploymentError,
     ModelStatus,
     NotFoundError,
     WaitTimeout,
+    plan_model_from_checkpoint,
     wait_for_file,
     wait_for_model,
 )
@@ -114,6 +116,51 @@ async def test_checkpoints_that_cannot_be_deployed_are_refused_before_a_create(
         await session.create_model_from_checkpoint(job_id, name=" ")
     assert "/v0/models" not in fake.requests
     assert fake.models == {}
+
+
+async def test_a_plan_reads_the_job_and_its_last_checkpoint_and_sends_nothing(
+    fake: FakeTokenFactory, session: AsyncSession
+) -> None:
+    job_id = await finished_job(fake, session)
+    checkpoints = sorted(
+        [c async for c in session.iter_checkpoints(job_id)], key=lambda c: c.step_number
+    )
+    planned = await plan_model_from_checkpoint(session, job_id, name="bot", description="d")
+    chosen = await session.plan_model_from_checkpoint(
+        job_id, name="bot", checkpoint=checkpoints[0].id, base_model="other/base"
+    )
+    before = dict(fake.requests)
+    with pytest.raises(ValueError, match="name"):
+        await session.plan_model_from_checkpoint(job_id, name=" ")
+    assert fake.requests == before  # refused before anything was read
+    fresh = fake.add_job()
+    with pytest.raises(ValueError, match=f"job {fresh} has no checkpoint"):
+        await session.plan_model_from_checkpoint(fresh, name="bot")
+    assert planned == CustomModelRequest(
+        name="bot",
+        base_model=fake.jobs[job_id].model,
+        source=f"{job_id}:{checkpoints[-1].id}",
+        description="d",
+    )
+    assert chosen.source == f"{job_id}:{checkpoints[0].id}" and chosen.base_model == "other/base"
+    assert fake.models == {} and "/v0/models" not in fake.requests
+    created = await session.create_model_from_checkpoint(job_id, name="bot", description="d")
+    assert (created.source, created.base_model) == (planned.source, planned.base_model)
+
+
+async def test_an_archive_upload_reports_its_progress(
+    fake: FakeTokenFactory, session: AsyncSession
+) -> None:
+    seen: list[tuple[int, int | None]] = []
+    content = adapter_zip("adapter_config.json")
+    created = await session.create_model_from_archive(
+        content,
+        name="zip",
+        base_model="Qwen/Qwen3-4B-fast",
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    assert created.source is not None and fake.file_contents[created.source] == content
+    assert seen and seen[-1][0] == seen[-1][1] and seen[-1][0] >= len(content)
 
 
 async def test_an_unknown_source_is_the_server_s_400(session: AsyncSession) -> None:

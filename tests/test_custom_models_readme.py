@@ -57,10 +57,11 @@ async def test_the_deploy_sample_runs(
         remaining = sorted(fake.models)
 
     lines = capsys.readouterr().out.splitlines()
-    served = next(line for line in lines if line.startswith("serving "))
+    planned, served, *rest = lines
     assert served.startswith("serving meta-llama/Llama-3.1-8B-Instruct-LoRa:support-bot-")
-    listed = [line.split() for line in lines[1:]]
+    listed = [line.split() for line in rest]
     assert [status for _, status, _ in listed] == ["active", "validating", "validating"]
     assert listed[0][2].startswith(f"{job_id}:ftckpt-")
+    assert planned == f"would deploy {listed[0][2]}"  # the checkpoint then deployed
     assert listed[2][2] == "huggingface.co/org/adapter"
     assert len(remaining) == 2 and not any("from-hub" in name for name in remaining)

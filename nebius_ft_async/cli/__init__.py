@@ -16,18 +16,23 @@ download what they made, serve a fake API for tests, run a demo.
     nebius-ft checkpoints ftjob-abc [--json] [--timeout S]
     nebius-ft operations results OPERATION_ID [--json] [--timeout S]
     nebius-ft files check train.jsonl [--json]  # no account, no network
+    nebius-ft models deploy --name N (--job ftjob-abc [--checkpoint C] | --archive adapter.zip
+        | --hf org/adapter) [--base-model M] [--yes|--dry-run] [--wait] [--json]
+    nebius-ft models list | models get NAME | models delete NAME [--yes]   # [--json]
+    nebius-ft models wait NAME [--timeout S] [--interval S]
     nebius-ft mcp [--allow-create] [--allow-upload] [--root DIR]   # see nebius_ft_async.mcp
     nebius-ft fake serve [--port P] [--jobs N] [--rate-limit R] [--json]   # for other tests
 
 Reads NEBIUS_API_KEY and NEBIUS_BASE_URL, or ``--api-key`` / ``--base-url``; these, ``-v``
 and ``--allow-insecure-http`` go before or after the command. Exit codes: 0 success; 1 a job
-failed or was cancelled, the API answered with an error, or a confirmation was declined;
-2 bad usage or settings (no key); 124 ``--timeout`` ran out; 130 interrupted.
+failed or was cancelled, a model ended in error, the API answered with an error, or a
+confirmation was declined; 2 bad usage or settings (no key); 124 ``--timeout`` ran out;
+130 interrupted.
 
 ``--json`` of every command that talks to the API prints what the server sent, every field
 included, one JSON object per line (for a list, one per item of every page).
-``jobs create`` and ``jobs cancel`` ask before they act when stdin is a terminal, and refuse
-without ``--yes`` when it is not.
+``jobs create``, ``jobs cancel``, ``models deploy`` and ``models delete`` ask before they act
+when stdin is a terminal, and refuse without ``--yes`` when it is not.
 
 A number the server sends that cannot be shown (a time past the year 9999, a loss of NaN, a
 step count of 4000 digits) is shown as "-"; ``--json`` prints it as sent.
@@ -60,6 +65,7 @@ from ._fake import add_fake_command
 from ._files import add_files_command
 from ._jobs_read import add_read_commands
 from ._jobs_write import add_job_actions
+from ._models import add_models_command
 from ._shared import interval_option, print_raw, seconds, timeout_option
 from ._wait import EXIT_JOB_FAILED, EXIT_OK, EXIT_TIMEOUT, watch_jobs
 
@@ -136,6 +142,7 @@ COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
     _add_jobs,
     add_read_commands,
     add_files_command,
+    add_models_command,
     add_mcp_command,
     add_fake_command,
     _add_demo,

@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from .._datacheck import check_data_file
-from .._files import _safe_filename
+from .._files import safe_filename
 from .._models import FileObject
 from .._session import AsyncSession
 from ._display import when_text
@@ -166,7 +166,7 @@ async def files_download(session: AsyncSession, args: argparse.Namespace) -> int
     file = details.parse()
     destination = Path(args.destination)
     if await anyio.Path(destination).is_dir():  # named as download_files names it
-        destination /= _safe_filename(file.filename, file.id, set())
+        destination /= safe_filename(file.filename, file.id, set())
     try:
         with transfer_bar(f"downloading {destination.name}") as on_progress:
             written = await session.download_file(

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import anyio
 import msgspec
 
-from .._custom_models import _latest
 from .._datacheck import DEFAULT_MAX_PROBLEMS, DataFileReport, check_data_file_async
 from .._endpoints import Endpoints
 from .._models import (
@@ -34,7 +33,6 @@ from .._models import (
 )
 from .._requests import (
     MAX_SUFFIX_LENGTH,
-    CustomModelRequest,
     FineTuningRequest,
     HfCheckpoint,
     HfExportIntegration,
@@ -42,14 +40,12 @@ from .._requests import (
     SpecDraftMethod,
     SupervisedMethod,
     WandbIntegration,
-    check_custom_model_request,
     check_job_request,
     encode_request,
     explicit,
     masked,
 )
 from .._routes import CREATE_JOB, CREATE_MODEL
-from .._urls import path_segment
 from ._options import ServerOptions
 
 InputT = TypeVar("InputT", bound="ToolInput")
@@ -441,22 +437,9 @@ async def _deploy_checkpoint(context: ToolContext, args: DeployInput) -> CustomM
         return await session.create_model_from_checkpoint(
             args.job_id, name=args.name, checkpoint=args.checkpoint_id, description=args.description
         )
-    # what create_model_from_checkpoint reads before it sends, read the same way
-    job = await session.get_job(args.job_id)
-    checkpoint = args.checkpoint_id
-    if checkpoint is None:
-        latest = _latest([c async for c in session.iter_checkpoints(args.job_id)])
-        if latest is None:
-            raise ValueError(f"job {args.job_id} has no checkpoint to deploy yet")
-        checkpoint = latest.id
-    path_segment(checkpoint, "checkpoint")
-    request = CustomModelRequest(
-        name=args.name,
-        base_model=job.model,
-        source=f"{args.job_id}:{checkpoint}",
-        description=args.description,
+    request = await session.plan_model_from_checkpoint(
+        args.job_id, name=args.name, checkpoint=args.checkpoint_id, description=args.description
     )
-    check_custom_model_request(request)
     return DeployDryRun(body=msgspec.json.decode(encode_request(request)))
 
 
