@@ -47,6 +47,10 @@ try:
     import openai
 except ImportError:  # the bench extra is not installed
     openai = None  # type: ignore[assignment]
+try:
+    from benchmarks._tracing import traced_session
+except ImportError:  # the bench extra (opentelemetry-sdk) is not installed
+    traced_session = None  # type: ignore[assignment]
 
 Row = tuple[str, str, str]
 Call = Callable[[int], Awaitable[object]]
@@ -122,13 +126,21 @@ async def get_job_round(url: str, client_name: str, total: int) -> tuple[float, 
     if client_name == "floor":
         async with baselines.floor_client() as client:
             return await measure(lambda i: baselines.floor_get_job(client, url, ids[i]), total, 100)
+    if client_name == TRACED:
+        assert traced_session is not None
+        async with traced_session(url) as session:
+            return await measure(lambda i: session.get_job(ids[i]), total, 100)
     assert openai is not None
     async with openai.AsyncOpenAI(api_key="bench-key", base_url=url + "/v1", max_retries=0) as oa:
         return await measure(lambda i: oa.fine_tuning.jobs.retrieve(ids[i]), total, 100)
 
 
+TRACED = "nebius_ft_async with otel_hooks()"
+
+
 def bench_get_job(url: str, total: int, rounds: int) -> list[Row]:
     clients = ["floor", "nebius_ft_async"] + (["openai-python"] if openai else [])
+    clients += [TRACED] if traced_session is not None else []
     cpu: dict[str, list[float]] = {name: [] for name in clients}
     rate: dict[str, list[float]] = {name: [] for name in clients}
     for _ in range(rounds):
@@ -145,6 +157,14 @@ def bench_get_job(url: str, total: int, rounds: int) -> list[Row]:
         )
         for name in clients
     ]
+    if traced_session is not None:
+        rows.append(
+            (
+                "get_job: CPU per op with otel_hooks() / without",
+                "",
+                f"{spread(ratios(cpu[TRACED], cpu['nebius_ft_async']), '{:.2f}')}x",
+            )
+        )
     if openai:
         rows.append(
             (

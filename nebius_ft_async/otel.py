@@ -26,6 +26,7 @@ the headers alone.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, propagate, trace
@@ -90,11 +91,17 @@ def otel_hooks(
 
 
 def _common(event: RequestEvent) -> dict[str, str | int]:
-    parts = urlsplit(event.origin)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address, port = _server(event.origin)
     return {
         "http.request.method": event.method,
-        "server.address": parts.hostname or "",
+        "server.address": address,
         "server.port": port,
         "url.template": event.route,
     }
+
+
+@lru_cache(maxsize=16)
+def _server(origin: str) -> tuple[str, int]:
+    """Host and port of an origin (a session has one: parsed once, not per request)."""
+    parts = urlsplit(origin)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
