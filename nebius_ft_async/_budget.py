@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ._checks import positive_rate, positive_seconds
 from ._retry import Sleep, parse_retry_after
@@ -39,6 +39,11 @@ _PAUSE_JITTER = 0.1
 _EPOCH_2001 = 1e9
 _LONGEST_RESET = 86400.0
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+HEADER_PACE_SHARE = 0.9
+"""Once the ``x-ratelimit-*`` headers say fewer than half the requests remain, requests are
+paced at this share of the refill rate they show: the rate is estimated from a count rounded
+down and a reset rounded off, a few percent either way, and a pace even slightly above the
+true refill empties the server's bucket on a long burst."""
 
 
 @runtime_checkable
@@ -82,7 +87,7 @@ class AdaptiveBudget:
       answers on: fewer say nothing of the server's limit), at most once per pause.
     - ``x-ratelimit-remaining-requests`` / ``-limit-requests`` / ``-reset-requests`` (or the
       same without ``-requests``): once fewer than half the requests remain, requests are
-      paced at the rate the server refills, ``(limit - remaining) / reset`` (a whole
+      paced at 90% of the rate the server refills, ``(limit - remaining) / reset`` (a whole
       ``remaining`` is taken as the count rounded down, so half a request is added to it).
     - Each second without a ``429`` the pace grows by 20%, by 2% while it is between 90%
       and 125% of the rate at which the last ``429`` came (probing carefully near a limit,
@@ -169,11 +174,8 @@ class AdaptiveBudget:
     def record(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from an answer: 429s slow the pace, other answers let it grow back."""
         now = self._now()
-        remaining = headers.get("x-ratelimit-remaining-requests")
-        if remaining is None:
-            remaining = headers.get("x-ratelimit-remaining")
-        if remaining is not None:
-            self._read_limit_headers(headers, remaining, now)
+        if "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining" in headers:
+            self._read_limit_headers(server_refill(headers), now)
         if status == 429:
             self._limited(now, parse_retry_after(headers))
         else:
@@ -241,33 +243,14 @@ class AdaptiveBudget:
         span = elapsed + _WINDOW if self._previous_window else max(elapsed, _SHORTEST_SPAN)
         return granted / span
 
-    def _read_limit_headers(
-        self, headers: Mapping[str, str], remaining_text: str, now: float
-    ) -> None:
-        limit_text = headers.get("x-ratelimit-limit-requests") or headers.get("x-ratelimit-limit")
-        reset_text = headers.get("x-ratelimit-reset-requests") or headers.get("x-ratelimit-reset")
-        try:
-            remaining = float(remaining_text)
-            limit = float(limit_text) if limit_text is not None else None
-        except ValueError:
+    def _read_limit_headers(self, reading: RefillReading | None, now: float) -> None:
+        if reading is None:
             return
-        if not math.isfinite(remaining) or limit is None or not math.isfinite(limit):
-            return
-        reset = parse_duration(reset_text) if reset_text is not None else None
-        if reset is not None and reset > _EPOCH_2001:  # a time of day (epoch seconds)
-            reset -= time.time()
-        if limit is None or reset is None or not 0 < reset <= _LONGEST_RESET or limit <= 0:
-            return  # (a reset further off than a day is not believed: milliseconds, say)
-        exhausted = remaining <= 0
-        if remaining == int(remaining) and remaining < limit:
-            remaining += 0.5  # a whole number is the count rounded down: take the middle
-        refill = (limit - remaining) / reset if remaining < limit else None
-        if refill:
-            refill = max(refill, self.min_rate)
-            self._server_refill = refill
-        self._header_rate = refill if refill and remaining < limit / 2 else None
+        refill = max(reading.refill, self.min_rate)
+        self._server_refill = refill
+        self._header_rate = max(HEADER_PACE_SHARE * refill, self.min_rate) if reading.low else None
         self._update_rate()
-        if exhausted and refill:
+        if reading.exhausted:
             self._next_turn = max(self._next_turn, now + 1 / refill)
 
     def _update_rate(self) -> None:
@@ -275,6 +258,49 @@ class AdaptiveBudget:
         self._rate = min(rates) if rates else None
         if self._rate is not None:
             self._free = False
+
+
+class RefillReading(NamedTuple):
+    """What an answer's ``x-ratelimit-*`` headers say of the key's quota."""
+
+    refill: float
+    """Requests a second the server gives back: ``(limit - remaining) / reset``."""
+    low: bool
+    """Fewer than half the requests remain."""
+    exhausted: bool
+    """None remain."""
+
+
+def server_refill(headers: Mapping[str, str]) -> RefillReading | None:
+    """The quota as ``x-ratelimit-limit``/``-remaining``/``-reset`` (with or without the
+    ``-requests`` suffix) tell it; ``None`` without them, with a full quota, or with values
+    that cannot be read (a reset further off than a day is not believed: milliseconds, say).
+
+    A whole ``remaining`` is a count rounded down, so half a request is added to it; a reset
+    past the year 2001 in seconds is a time of day, not a duration.
+    """
+    remaining_text = headers.get("x-ratelimit-remaining-requests")
+    if remaining_text is None:
+        remaining_text = headers.get("x-ratelimit-remaining")
+    limit_text = headers.get("x-ratelimit-limit-requests") or headers.get("x-ratelimit-limit")
+    reset_text = headers.get("x-ratelimit-reset-requests") or headers.get("x-ratelimit-reset")
+    if remaining_text is None or limit_text is None or reset_text is None:
+        return None
+    try:
+        remaining, limit = float(remaining_text), float(limit_text)
+    except ValueError:
+        return None
+    if not (math.isfinite(remaining) and math.isfinite(limit)) or limit <= 0:
+        return None
+    reset = parse_duration(reset_text)
+    if reset is not None and reset > _EPOCH_2001:
+        reset -= time.time()
+    if reset is None or not 0 < reset <= _LONGEST_RESET or remaining >= limit:
+        return None
+    exhausted = remaining <= 0
+    if remaining == int(remaining):
+        remaining += 0.5  # a whole number is the count rounded down: take the middle
+    return RefillReading((limit - remaining) / reset, remaining < limit / 2, exhausted)
 
 
 def parse_duration(text: str) -> float | None:

@@ -554,10 +554,15 @@ class JobMonitor:
         if not walk.newest_first or walk.list_refused:
             self._fleet_enabled = False
             self._leave_fleet(self._watches.values(), now)  # also jobs added meanwhile
-        for job_id in walk.unseen:  # not on the pages walked: one poll each
-            watch = fleet[job_id]
-            if not watch.finished and watch.poll is None and watch.in_fleet:
-                self._schedule(watch, now)
+        # not on the pages walked: one poll each, spread over an interval as a batch of new
+        # jobs is (a burst of them at once would meet a server's burst limit)
+        unseen = [
+            watch
+            for watch in map(fleet.__getitem__, walk.unseen)
+            if not watch.finished and watch.poll is None and watch.in_fleet
+        ]
+        for index, watch in enumerate(unseen):
+            self._schedule(watch, now + self._options.interval * index / len(unseen))
 
 
 async def as_completed(

@@ -14,8 +14,8 @@ turn is one atomic round trip however many processes ask at once:
 - ``rate``, ``grow_from``, ``limited_at``: the pace learned from the server, as
   ``AdaptiveBudget`` learns it: a 429 lowers it to 90% of the rate the server refills
   (``x-ratelimit-*`` headers) or else of the pace in force, at most once per pause; headers
-  saying fewer than half the requests remain lower it to the refill rate; from ``grow_from``
-  it grows back 20% a second, 2% once within 90% of ``limited_at`` (where the last 429
+  saying fewer than half the requests remain lower it to 90% of the refill rate; from
+  ``grow_from`` it grows back 20% a second, 2% once within 90% of ``limited_at`` (where the last 429
   came). The pace never exceeds ``rate=`` and never falls below ``min_rate``.
 
 Times are Redis's own (``TIME``), so the processes' clocks need not agree. The hash expires
@@ -25,13 +25,18 @@ an hour after its last use.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 from collections.abc import Mapping
 
 from redis.asyncio import Redis
 
-from ._budget import DEFAULT_MAX_PAUSE, DEFAULT_MIN_RATE, AdaptiveBudget, parse_duration
+from ._budget import (
+    DEFAULT_MAX_PAUSE,
+    DEFAULT_MIN_RATE,
+    HEADER_PACE_SHARE,
+    AdaptiveBudget,
+    server_refill,
+)
 from ._checks import positive_count, positive_rate, positive_seconds
 from ._redis_link import (
     DEFAULT_PREFIX,
@@ -160,30 +165,6 @@ return tostring((tonumber(redis.call('HGET', KEYS[1], 'pause')) or 0) - now_ms()
 )
 
 
-def server_refill(headers: Mapping[str, str]) -> tuple[float | None, bool]:
-    """The rate (requests/s) at which the server refills this key's requests, from the
-    ``x-ratelimit-*`` headers (``None`` without them), and whether fewer than half remain."""
-    remaining_text = headers.get("x-ratelimit-remaining-requests")
-    if remaining_text is None:
-        remaining_text = headers.get("x-ratelimit-remaining")
-    limit_text = headers.get("x-ratelimit-limit-requests") or headers.get("x-ratelimit-limit")
-    reset_text = headers.get("x-ratelimit-reset-requests") or headers.get("x-ratelimit-reset")
-    if remaining_text is None or limit_text is None or reset_text is None:
-        return None, False
-    try:
-        remaining, limit = float(remaining_text), float(limit_text)
-    except ValueError:
-        return None, False
-    reset = parse_duration(reset_text)
-    if not (math.isfinite(remaining) and math.isfinite(limit)) or limit <= 0:
-        return None, False
-    if reset is None or not 0 < reset <= 3600 or remaining >= limit:
-        return None, False
-    if remaining == int(remaining):
-        remaining += 0.5  # a whole number is the count rounded down: take the middle
-    return (limit - remaining) / reset, remaining < limit / 2
-
-
 class RedisBudget:
     """A ``RequestBudget`` shared through Redis: every process that builds one with the same
     ``name`` (and Redis) draws on one budget, so together they stay within one API key's
@@ -205,8 +186,9 @@ class RedisBudget:
       spell (default 1: evenly paced).
     - A 429 recorded by any process pauses every process for its ``Retry-After`` and lowers
       the shared pace; ``x-ratelimit-*`` headers saying fewer than half the requests remain
-      pace them all at the server's refill rate. The pace grows back as ``AdaptiveBudget``'s
-      does, never below ``min_rate``; pauses longer than ``max_pause`` are refused at once.
+      pace them all at 90% of the server's refill rate. The pace grows back as
+      ``AdaptiveBudget``'s does, never below ``min_rate``; pauses longer than ``max_pause``
+      are refused at once.
     - Each turn is one Redis round trip (a second one only for a turn that had to wait, to
       see whether a pause began meanwhile); a ``record`` goes to Redis only when it teaches
       something (a 429, or a lower refill rate), in the background.
@@ -312,15 +294,18 @@ class RedisBudget:
         self.fallback.record(status, headers)
         if self._link.down:
             return
-        refill, low = server_refill(headers)
-        retry_after = None
+        reading = server_refill(headers)
         if status == 429:
-            retry_after = parse_retry_after(headers)
-        elif not (low and refill is not None and (self.rate is None or refill < self.rate)):
+            refill = None if reading is None else reading.refill
+            told = self._tell(True, parse_retry_after(headers), refill)
+        elif reading is not None and reading.low:
+            pace = HEADER_PACE_SHARE * reading.refill
+            if self.rate is not None and pace >= self.rate:
+                return
+            told = self._tell(False, None, pace)
+        else:
             return
-        task = asyncio.get_running_loop().create_task(
-            self._tell(status == 429, retry_after, refill)
-        )
+        task = asyncio.get_running_loop().create_task(told)
         self._telling.add(task)
         task.add_done_callback(self._telling.discard)
 

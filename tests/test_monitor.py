@@ -310,6 +310,20 @@ async def test_jobs_older_than_every_page_walked_are_polled_one_by_one() -> None
     assert list_requests(fake) < 51 + 2 * 20
 
 
+async def test_jobs_the_pages_missed_are_polled_spread_out_not_in_one_burst() -> None:
+    # a burst of 5: the 20 jobs the first walk misses, polled at once, would meet 429s
+    async with FakeTokenFactory(rate_limit=2000, rate_burst=5) as fake:
+        old = fake.add_jobs(20, running_steps=2, created_at=1_600_000_000)
+        fake.add_jobs(10_000, finish_after=0, created_at=1_700_000_000)  # not watched
+        new = fake.add_jobs(20, running_steps=2, created_at=1_800_000_000)
+        async with fake.session() as session:
+            with anyio.fail_after(HANG_GUARD):
+                results = await wait_for_jobs(session, [*new, *old], poll_interval=0.2)
+    assert all(isinstance(results[i], FineTuningJob) for i in [*new, *old])
+    assert all(fake.requests.get(f"/v1/fine_tuning/jobs/{i}", 0) >= 1 for i in old)
+    assert fake.rate_limited == 0
+
+
 async def test_a_job_the_list_does_not_know_is_reported_alone() -> None:
     async with FakeTokenFactory() as fake:
         ids = fake.add_jobs(20, running_steps=1)
