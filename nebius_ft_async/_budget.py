@@ -244,7 +244,10 @@ class AdaptiveBudget:
         return granted / span
 
     def _read_limit_headers(self, reading: RefillReading | None, now: float) -> None:
-        if reading is None:
+        if reading is None:  # a full quota, or nothing readable: no pace from the headers
+            if self._header_rate is not None:
+                self._header_rate = None
+                self._update_rate()
             return
         refill = max(reading.refill, self.min_rate)
         self._server_refill = refill

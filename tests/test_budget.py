@@ -278,6 +278,9 @@ async def test_x_ratelimit_headers_pace_at_the_refill_rate() -> None:
     assert clock.waits == [pytest.approx(1 / budget.rate)] * 3  # paced turns, 1 / rate apart
     budget.record(200, limit_headers(10, 6, "1s"))  # more than half left: no header pace
     assert budget.rate is None
+    budget.record(200, limit_headers(10, 2, "4s"))
+    budget.record(200, limit_headers(10, 10, "0s"))  # the quota full again: no pace either
+    assert budget.rate is None
 
 
 async def test_x_ratelimit_headers_without_the_requests_suffix() -> None:
