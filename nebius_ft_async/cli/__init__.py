@@ -57,6 +57,7 @@ from .._errors import (
     ConfigurationError,
     NebiusError,
 )
+from .._models import FineTuningJob
 from .._session import AsyncSession
 from .._urls import normalize_base_url
 from ..mcp import add_command as add_mcp_command
@@ -66,7 +67,7 @@ from ._files import add_files_command
 from ._jobs_read import add_read_commands
 from ._jobs_write import add_job_actions
 from ._models import add_models_command
-from ._shared import interval_option, print_raw, seconds, timeout_option
+from ._shared import interval_option, print_answer, seconds, timeout_option
 from ._wait import EXIT_JOB_FAILED, EXIT_OK, EXIT_TIMEOUT, watch_jobs
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -275,10 +276,11 @@ async def _with_session(command: Command, args: argparse.Namespace) -> int:
 
 async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
     response = await session.with_raw_response(session.get_job, args.job_id)
-    if args.json:
-        print_raw(response)
-        return EXIT_OK
-    job = response.parse()
+    print_answer(response, args.json, _show_job)
+    return EXIT_OK
+
+
+def _show_job(job: FineTuningJob) -> None:
     progress = "-" if job.progress is None else f"{job.progress:.0%}"
     rows = [
         ["id", job.id],
@@ -296,7 +298,6 @@ async def _jobs_get(session: AsyncSession, args: argparse.Namespace) -> int:
         rows.append(["error", f"{job.error.code}: {job.error.message}"])
     for name, value in rows:
         print(f"{name:>17}  {value}")
-    return EXIT_OK
 
 
 async def _jobs_wait(session: AsyncSession, args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from ._shared import (
     EXIT_OK,
     EXIT_USAGE,
     json_option,
+    print_answer,
     print_data_report,
     print_json,
     print_raw,
@@ -153,10 +154,7 @@ async def files_list(session: AsyncSession, args: argparse.Namespace) -> int:
 async def files_get(session: AsyncSession, args: argparse.Namespace) -> int:
     """Run ``files get``; the exit code."""
     response = await session.with_raw_response(session.get_file, args.file_id)
-    if args.json:
-        print_raw(response)
-    else:
-        print_rows(_file_rows(response.parse()))
+    print_answer(response, args.json, lambda file: print_rows(_file_rows(file)))
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ from ._shared import (
     EXIT_OK,
     confirm,
     json_option,
+    print_answer,
     print_json,
     print_raw,
     print_table,
@@ -131,8 +132,8 @@ async def jobs_create(session: AsyncSession, args: argparse.Namespace) -> int:
         "Create this fine-tuning job?",
         yes=args.yes,
         refusal="jobs create: no job created without confirmation",
+        declined="not created",
     ):
-        print("nebius-ft: not created", file=sys.stderr)
         return EXIT_FAILED
     response = await session.with_raw_response(session.create_job, **request)
     job = response.parse()
@@ -174,13 +175,9 @@ async def jobs_cancel(session: AsyncSession, args: argparse.Namespace) -> int:
         f"Cancel job {args.job_id}?",
         yes=args.yes,
         refusal=f"jobs cancel: {args.job_id} not cancelled without confirmation",
+        declined="not cancelled",
     ):
-        print("nebius-ft: not cancelled", file=sys.stderr)
         return EXIT_FAILED
     response = await session.with_raw_response(session.cancel_job, args.job_id)
-    if args.json:
-        print_raw(response)
-    else:
-        job = response.parse()
-        print(f"{job.id} {job.status}", flush=True)
+    print_answer(response, args.json, lambda job: print(f"{job.id} {job.status}", flush=True))
     return EXIT_OK

@@ -35,6 +35,7 @@ from ._shared import (
     EXIT_USAGE,
     confirm,
     json_option,
+    print_answer,
     print_json,
     print_raw,
     print_rows,
@@ -197,8 +198,8 @@ async def models_deploy(session: AsyncSession, args: argparse.Namespace) -> int:
         "Deploy this model?",
         yes=args.yes,
         refusal="models deploy: no model deployed without confirmation",
+        declined="not deployed",
     ):
-        print("nebius-ft: not deployed", file=sys.stderr)
         return EXIT_FAILED
     source = request.source
     if archive is not None:
@@ -311,10 +312,7 @@ async def models_list(session: AsyncSession, args: argparse.Namespace) -> int:
 async def models_get(session: AsyncSession, args: argparse.Namespace) -> int:
     """Run ``models get``; the exit code."""
     response = await session.with_raw_response(session.get_model, args.name)
-    if args.json:
-        print_raw(response)
-    else:
-        print_rows(_model_rows(response.parse()))
+    print_answer(response, args.json, lambda model: print_rows(_model_rows(model)))
     return EXIT_OK
 
 
@@ -324,13 +322,13 @@ async def models_delete(session: AsyncSession, args: argparse.Namespace) -> int:
         f"Delete model {args.name}?",
         yes=args.yes,
         refusal=f"models delete: {args.name} not deleted without confirmation",
+        declined="not deleted",
     ):
-        print("nebius-ft: not deleted", file=sys.stderr)
         return EXIT_FAILED
     response = await session.with_raw_response(session.delete_model, args.name)
-    if args.json:
-        print_raw(response)
-    else:
-        model = response.parse()
-        print(f"{model.name} {model.status or 'deleted'}", flush=True)
+    print_answer(
+        response,
+        args.json,
+        lambda model: print(f"{model.name} {model.status or 'deleted'}", flush=True),
+    )
     return EXIT_OK

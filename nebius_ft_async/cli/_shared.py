@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -21,6 +21,8 @@ from .._datacheck import DataFileReport
 from .._raw import RawResponse
 from .._routes import Progress
 from ._display import PLACEHOLDER, is_dumb_terminal
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -82,6 +84,14 @@ def print_raw(response: RawResponse[Any]) -> None:
     print_json(response.json())
 
 
+def print_answer(response: RawResponse[T], as_json: bool, show: Callable[[T], None]) -> None:
+    """An answer: as the server sent it with ``--json``, else ``show`` given its model."""
+    if as_json:
+        print_raw(response)
+    else:
+        show(response.parse())
+
+
 def print_rows(rows: list[tuple[str, str]]) -> None:
     """``name  value`` lines, names aligned right."""
     width = max(len(name) for name, _ in rows)
@@ -96,19 +106,23 @@ def print_table(rows: list[list[str]], headers: list[str]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
-def confirm(question: str, *, yes: bool, refusal: str) -> bool:
+def confirm(question: str, *, yes: bool, refusal: str, declined: str) -> bool:
     """Whether to go ahead: ``yes``, or the user answers y to ``question`` on a terminal.
 
     Without a terminal on stdin nobody can answer, so this raises ``ValueError`` (a usage
     error, exit code 2): ``refusal`` and how to go ahead anyway (``--yes``). The question
-    goes to stderr, so stdout keeps only the command's output.
+    goes to stderr, so stdout keeps only the command's output; so does ``declined`` (what
+    was not done) when the answer is no.
     """
     if yes:
         return True
     if not sys.stdin.isatty():
         raise ValueError(f"{refusal}: stdin is not a terminal to ask on; pass --yes")
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    if sys.stdin.readline().strip().lower() in ("y", "yes"):
+        return True
+    print(f"nebius-ft: {declined}", file=sys.stderr)
+    return False
 
 
 def can_draw() -> bool:
