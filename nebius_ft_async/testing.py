@@ -1586,15 +1586,7 @@ class FakeTokenFactory:
         return (created[index] for index in range(end - 1, -1, -1))
 
     async def _create_job(self, request: web.Request) -> web.Response:
-        problems: _Problems = []
-        _checked_query(request, "create_job", problems)
-        body = await _json_body(request)
-        if body is _INVALID or body is None:
-            problems.append(_problem("missing", ("body",), "Field required", None))
-        else:
-            body = _FINE_TUNING_REQUEST.check(body, ("body",), problems)
-        if problems:
-            raise _Unprocessable(problems)
+        body = await self._checked_body(request, _FINE_TUNING_REQUEST, "create_job")
         if body["training_file"] not in self.files:
             return _error(400, f"Training file {body['training_file']} not found")
         job_id = self.add_job(model=body["model"], training_file=body["training_file"])
@@ -1790,15 +1782,7 @@ class FakeTokenFactory:
         return None, None
 
     async def _create_model(self, request: web.Request) -> web.Response:
-        problems: _Problems = []
-        _checked_query(request, "create_model", problems)
-        body = await _json_body(request)
-        if body is _INVALID or body is None:
-            problems.append(_problem("missing", ("body",), "Field required", None))
-        else:
-            body = _CUSTOM_MODEL_REQUEST.check(body, ("body",), problems)
-        if problems:
-            raise _Unprocessable(problems)
+        body = await self._checked_body(request, _CUSTOM_MODEL_REQUEST, "create_model")
         refused, reason = self._source_problem(body["source"])
         if refused is not None:
             return _error(400, refused)
