@@ -2,8 +2,8 @@
 
 A call goes, top to bottom: an endpoint method (``_jobs``, ``_operations``, ``_files``)
 describes it as a ``_routes.Call`` -> ``_perform`` (its deadline; uploads and downloads go
-by ``_transfer``) -> ``_exchange`` (the retry loop, then the route's cached decoder) ->
-``_attempt`` (a connection slot, a turn from the budget, one request, redirects) ->
+by ``_transfer``) -> ``_exchange`` (for each attempt a connection slot, a turn from the
+budget and one request; then redirects, retries, or the route's cached decoder) ->
 ``_read_body`` (size cap). Everything that is not I/O lives in the pure modules ``_routes``,
 ``_urls``, ``_retry``, ``_errors``, ``_requests`` and ``_paging``.
 """
@@ -23,7 +23,7 @@ from functools import cached_property, partial
 from pathlib import Path
 from ssl import SSLContext
 from types import TracebackType
-from typing import IO, Any, NamedTuple, Self, TypeVar
+from typing import IO, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -463,10 +463,13 @@ class AsyncSession(Endpoints):
         wire: aiohttp.ClientTimeout,
         deadline: float | None,
     ) -> T:
-        """The retry loop around ``_attempt``, then the answer decoded.
+        """The request path, in one coroutine: for each attempt a connection slot, a turn
+        from the budget and the request; then its answer decoded, a same-origin redirect
+        followed, or the failure retried or raised.
 
-        A retry whose wait would end past ``deadline`` (loop time) is not attempted: the
-        last error is raised at once instead of sleeping into a sure timeout.
+        A 2xx body is read by ``consume`` if given, else in full. A retry whose wait would
+        end past ``deadline`` (loop time) is not attempted: the last error is raised at once
+        instead of sleeping into a sure timeout.
         """
         route = call.route
         method, template = route.method, route.template
@@ -478,66 +481,178 @@ class AsyncSession(Endpoints):
         headers = self._request_headers
         if call.extra_headers:
             headers = {**(headers or {}), **checked_headers("extra_headers", call.extra_headers)}
-        url = URL(self._origin + path, encoded=True)
-        attempt = 1
-        schedule = None
+        url = target = URL(self._origin + path, encoded=True)
+        slots, hooks = self._slots, self._hooks
+        attempt, redirects, schedule = 1, 0, None
         try:
             while True:
+                # the slot first, then the turn: a request queued for a connection takes its
+                # turn only when it can go, so a 429 that arrives meanwhile still holds it back
+                if not slots.try_take():
+                    await slots.take(deadline)
+                failure: APIError | None = None
+                sent: RequestEvent | None = None
                 try:
-                    raw = await self._attempt(
-                        method, url, path, headers, body, consume, wire, deadline, template, attempt
-                    )
-                except APIError as error:
-                    self._redactor.error(error)  # a server may echo the key in any spelling
-                    error.attempts = attempt
-                    policy = self.retry_policy
-                    retries = policy.max_retries if call.max_retries is None else call.max_retries
-                    retry_after = getattr(error, "retry_after", None)
+                    budget = self.budget
+                    wait = await budget.acquire(deadline)
+                    if wait is not None:
+                        raise self._refusal(method, path, wait, deadline, attempt)
+                    timeout = wire
+                    if deadline is not None:
+                        timeout = _within(wire, deadline - asyncio.get_running_loop().time())
+                    # after the waits: close() may have run, or the loop be another one
+                    client = self._client
                     if (
-                        isinstance(error, BudgetRefusalError)
-                        or not is_retryable(error, idempotent=route.idempotent)
-                        or attempt > retries
-                        or (retry_after is not None and retry_after > policy.max_retry_after)
+                        client is None
+                        or self._closed
+                        or not self._own_client
+                        or self._loop is not asyncio.get_running_loop()
                     ):
-                        raise
-                    schedule = schedule or policy.schedule()
-                    wait = wait_before_retry(next(schedule), retry_after)
-                    loop = asyncio.get_running_loop()
-                    if deadline is not None and loop.time() + wait > deadline:
-                        raise
-                    if self._hooks is not None:
-                        self._hooks.retried(
-                            RetryEvent(method, template, path, attempt, _failure_name(error), wait)
+                        client = self._client_session()
+                    if hooks is not None:
+                        sent = self._request_sent(hooks, method, template, target, attempt)
+                    try:
+                        with _NO_BODY if body is None else body() as (data, body_headers):
+                            if headers is not None:
+                                body_headers = {**headers, **(body_headers or {})}
+                            if sent is not None and sent.headers:
+                                body_headers = {
+                                    **(body_headers or {}),
+                                    **hook_headers(sent.headers),
+                                }
+                            async with client.request(
+                                method,
+                                target,
+                                headers=body_headers,
+                                data=data,
+                                allow_redirects=False,
+                                timeout=timeout,
+                                **self._request_options,
+                            ) as response:
+                                status = response.status
+                                response_headers = response.headers
+                                budget.record(status, response_headers)
+                                length = response_headers.get("Content-Length")
+                                if consume is not None and 200 <= status < 300:
+                                    raw_body = await consume(response)
+                                elif (
+                                    length is not None
+                                    and length.isdecimal()
+                                    and int(length) <= self.max_response_bytes
+                                    and "Content-Encoding" not in response_headers
+                                ):  # a body of known length, not compressed: read it whole
+                                    raw_body = await response.read()
+                                else:
+                                    raw_body = await self._read_body(response, method, path)
+                                reason = response.reason
+                    # failures are kept, not raised here: aiohttp's exception, whose
+                    # request_info holds the Authorization header, must not ride along as
+                    # __context__ of the error raised
+                    except TimeoutError as exc:
+                        failure = APITimeoutError(
+                            f"{method} {path} timed out: {_timeout_words(timeout)}",
+                            method=method,
+                            path=path,
+                            request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
                         )
-                    log.info(
-                        "retrying %s %s after %s (attempt %d of %d), waiting %.2f s",
-                        method,
-                        path,
-                        _failure_name(error),
-                        attempt,
-                        retries + 1,
-                        wait,
+                    except aiohttp.ClientError as exc:
+                        failure = APIConnectionError(
+                            f"{method} {path} failed: {type(exc).__name__}: {exc}",
+                            method=method,
+                            path=path,
+                            request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
+                        )
+                    except APIError as exc:  # reading the body: too large, a stalled download
+                        failure = exc
+                    except BaseException as exc:  # a cancellation: still told
+                        if sent is not None:
+                            self._response_received(sent, None, None, type(exc).__name__)
+                        raise
+                finally:
+                    slots.give_back()
+                if sent is not None:
+                    if failure is not None:
+                        self._response_received(sent, None, None, type(failure).__name__)
+                    else:
+                        self._response_received(sent, status, response_headers, None)
+                if failure is None:
+                    if status < 300:
+                        sink = captured.get()
+                        if sink is not None:  # a raw view was asked for (with_raw_response)
+                            sink.append(
+                                Exchange(method, template, path, status, response_headers, raw_body)
+                            )
+                        try:
+                            return route.decoder.decode(raw_body)
+                        except BAD_BODY as exc:
+                            raise self._decode_error(
+                                status, response_headers, raw_body, method, path, exc
+                            ) from None
+                    if status in _REDIRECT_STATUSES and "location" in response_headers:
+                        redirects += 1
+                        if redirects > MAX_REDIRECTS:
+                            failure = APIStatusError(
+                                f"{method} {path}: more than {MAX_REDIRECTS} redirects",
+                                status_code=status,
+                                method=method,
+                                path=path,
+                            )
+                        else:
+                            try:
+                                target = _redirect_target(
+                                    target, response_headers["location"], status, method, path
+                                )
+                                continue
+                            except APIStatusError as exc:
+                                failure = exc
+                    else:
+                        failure = status_error(
+                            status,
+                            reason or "",
+                            self._redact(raw_body),
+                            method=method,
+                            path=path,
+                            request_id=_request_id(response_headers),
+                            retry_after=parse_retry_after(response_headers),
+                        )
+                self._redactor.error(failure)  # a server may echo the key in any spelling
+                failure.attempts = attempt
+                policy = self.retry_policy
+                retries = policy.max_retries if call.max_retries is None else call.max_retries
+                retry_after = getattr(failure, "retry_after", None)
+                if (
+                    not is_retryable(failure, idempotent=route.idempotent)
+                    or attempt > retries
+                    or (retry_after is not None and retry_after > policy.max_retry_after)
+                ):
+                    raise failure
+                schedule = schedule or policy.schedule()
+                wait = wait_before_retry(next(schedule), retry_after)
+                if deadline is not None and asyncio.get_running_loop().time() + wait > deadline:
+                    raise failure
+                if hooks is not None:
+                    hooks.retried(
+                        RetryEvent(method, template, path, attempt, _failure_name(failure), wait)
                     )
-                    if not (isinstance(error, RateLimitError) and retry_after is not None):
-                        await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
-                    attempt += 1
-                    continue
-                sink = captured.get()
-                if sink is not None:  # a raw view was asked for (with_raw_response)
-                    sink.append(
-                        Exchange(method, route.template, path, raw.status, raw.headers, raw.body)
-                    )
-                try:
-                    return route.decoder.decode(raw.body)
-                except BAD_BODY as exc:
-                    raise self._decode_error(raw, method, path, exc) from None
+                log.info(
+                    "retrying %s %s after %s (attempt %d of %d), waiting %.2f s",
+                    method,
+                    path,
+                    _failure_name(failure),
+                    attempt,
+                    retries + 1,
+                    wait,
+                )
+                if not (isinstance(failure, RateLimitError) and retry_after is not None):
+                    await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
+                attempt, redirects, target = attempt + 1, 0, url
         except (TimeoutError, APITimeoutError) as error:  # TimeoutError: waiting for a slot
             if isinstance(error, APITimeoutError) and (
                 deadline is None or asyncio.get_running_loop().time() < deadline
             ):
                 raise
-            failure = self._deadline_error(call)
-        raise failure  # outside the except block: nothing of aiohttp's rides along
+            deadline_failure = self._deadline_error(call)
+        raise deadline_failure  # outside the except block: nothing of aiohttp's rides along
 
     def _in_project(self, route: Route[Any], path: str, ai_project_id: str | None) -> str:
         """``path`` with the call's (else the session's) ``ai_project_id``, if the route
@@ -566,165 +681,41 @@ class AsyncSession(Endpoints):
         )
 
     def _decode_error(
-        self, raw: _RawResponse, method: str, path: str, exc: Exception
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes,
+        method: str,
+        path: str,
+        exc: Exception,
     ) -> NebiusError:
         return self._redactor.error(
             decode_error(
-                raw.status,
-                _content_type(raw.headers),
-                self._redact(raw.body),
+                status,
+                _content_type(headers),
+                self._redact(body),
                 str(exc),
                 method=method,
                 path=path,
-                request_id=_request_id(raw.headers),
+                request_id=_request_id(headers),
             )
         )
 
-    async def _attempt(
-        self,
-        method: str,
-        url: URL,
-        path: str,
-        headers: dict[str, str] | None,
-        body: RequestBody | None,
-        consume: Consume | None,
-        wire: aiohttp.ClientTimeout,
-        deadline: float | None,
-        route: str,
-        attempt: int,
-    ) -> _RawResponse:
-        """One attempt: a connection slot, a turn from the budget, the request and its
-        same-origin redirects.
-
-        Returns a 2xx answer (its body read by ``consume`` if given, else in full); raises
-        the matching ``APIError`` for anything else.
-        """
-        # the slot first, then the turn: a request queued for a connection takes its turn
-        # only when it can go, so a 429 that arrives meanwhile still holds it back
-        slots = self._slots
-        if not slots.try_take():
-            await slots.take(deadline)
-        try:
-            budget = self.budget
-            wait = await budget.acquire(deadline)
-            if wait is not None:
-                late = deadline is not None and asyncio.get_running_loop().time() + wait > deadline
-                raise BudgetRefusalError(
-                    f"{method} {path} not sent: rate limited for another {wait:.3g} s"
-                    + (", past the call's deadline" if late else ""),
-                    status_code=429,
-                    retry_after=wait,
-                    method=method,
-                    path=path,
-                )
-            if deadline is not None:
-                wire = _within(wire, deadline - asyncio.get_running_loop().time())
-            # after the wait for a slot: close() may have run, or the loop be another one
-            client = self._client
-            if (
-                client is None
-                or self._closed
-                or not self._own_client
-                or self._loop is not asyncio.get_running_loop()
-            ):
-                client = self._client_session()
-            hooks = self._hooks
-            for _ in range(MAX_REDIRECTS + 1):
-                failure: APIError | None = None
-                sent = (
-                    None
-                    if hooks is None
-                    else self._request_sent(hooks, method, route, url, attempt)
-                )
-                try:
-                    with _NO_BODY if body is None else body() as (data, body_headers):
-                        if headers is not None:
-                            body_headers = {**headers, **(body_headers or {})}
-                        if sent is not None and sent.headers:
-                            body_headers = {**(body_headers or {}), **hook_headers(sent.headers)}
-                        async with client.request(
-                            method,
-                            url,
-                            headers=body_headers,
-                            data=data,
-                            allow_redirects=False,
-                            timeout=wire,
-                            **self._request_options,
-                        ) as response:
-                            status = response.status
-                            response_headers = response.headers
-                            budget.record(status, response_headers)
-                            length = response_headers.get("Content-Length")
-                            if consume is not None and 200 <= status < 300:
-                                raw_body = await consume(response)
-                            elif (
-                                length is not None
-                                and length.isdecimal()
-                                and int(length) <= self.max_response_bytes
-                                and "Content-Encoding" not in response_headers
-                            ):  # a body of known length, not compressed: read it whole
-                                raw_body = await response.read()
-                            else:
-                                raw_body = await self._read_body(response, method, path)
-                except TimeoutError as exc:
-                    failure = APITimeoutError(
-                        f"{method} {path} timed out: {_timeout_words(wire)}",
-                        method=method,
-                        path=path,
-                        request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
-                    )
-                except aiohttp.ClientError as exc:
-                    failure = APIConnectionError(
-                        f"{method} {path} failed: {type(exc).__name__}: {exc}",
-                        method=method,
-                        path=path,
-                        request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
-                    )
-                except BaseException as exc:  # a body too large, a cancellation: still told
-                    if sent is not None:
-                        self._response_received(sent, None, None, type(exc).__name__)
-                    raise
-                if sent is not None:
-                    if failure is not None:
-                        self._response_received(sent, None, None, type(failure).__name__)
-                    else:
-                        self._response_received(sent, status, response_headers, None)
-                if failure is not None:
-                    # raised outside the except block: aiohttp's exception, whose request_info
-                    # holds the Authorization header, must not ride along as __context__
-                    raise failure
-                if status < 300:
-                    return _RawResponse(status, response_headers, raw_body)
-                if status in _REDIRECT_STATUSES and "location" in response_headers:
-                    if method != "GET":
-                        raise APIStatusError(
-                            f"HTTP {status} on {method} {path}: redirects are only followed "
-                            "for GET requests",
-                            status_code=status,
-                            method=method,
-                            path=path,
-                        )
-                    url = _same_origin_redirect(
-                        url, response_headers["location"], status, method, path
-                    )
-                    continue
-                raise status_error(
-                    status,
-                    response.reason or "",
-                    self._redact(raw_body),
-                    method=method,
-                    path=path,
-                    request_id=_request_id(response_headers),
-                    retry_after=parse_retry_after(response_headers),
-                )
-        finally:
-            slots.give_back()
-        raise APIStatusError(
-            f"{method} {path}: more than {MAX_REDIRECTS} redirects",
-            status_code=status,
+    def _refusal(
+        self, method: str, path: str, wait: float, deadline: float | None, attempt: int
+    ) -> BudgetRefusalError:
+        """The error of a request the budget would not let go before ``deadline``."""
+        late = deadline is not None and asyncio.get_running_loop().time() + wait > deadline
+        refusal = BudgetRefusalError(
+            f"{method} {path} not sent: rate limited for another {wait:.3g} s"
+            + (", past the call's deadline" if late else ""),
+            status_code=429,
+            retry_after=wait,
             method=method,
             path=path,
         )
+        refusal.attempts = attempt
+        return refusal
 
     def _request_sent(
         self, hooks: HookSet, method: str, route: str, url: URL, attempt: int
@@ -855,12 +846,6 @@ def _report_progress(on_progress: Progress, done: int, total: int | None) -> Non
         log.warning("on_progress (%r) raised; ignored", on_progress, exc_info=True)
 
 
-class _RawResponse(NamedTuple):
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
 def _request_id(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-request-id") or headers.get("request-id")
 
@@ -932,11 +917,18 @@ def _failure_name(error: APIError) -> str:
     return type(error).__name__
 
 
-def _same_origin_redirect(url: URL, location: str, status: int, method: str, path: str) -> URL:
-    """Where a redirect points, if it stays on the configured origin; else an error.
+def _redirect_target(url: URL, location: str, status: int, method: str, path: str) -> URL:
+    """Where a redirect of a GET points, if it stays on the configured origin; else an error.
 
     The Authorization header is only ever sent to the configured origin.
     """
+    if method != "GET":
+        raise APIStatusError(
+            f"HTTP {status} on {method} {path}: redirects are only followed for GET requests",
+            status_code=status,
+            method=method,
+            path=path,
+        )
     try:
         target = url.join(URL(location))
         same_origin = target.origin() == url.origin()

@@ -478,6 +478,38 @@ async def test_a_users_budget_sees_every_request_and_every_answer(
     assert len(sleeps.waits) == 1  # the 503's backoff; the 429's wait is the budget's
 
 
+async def test_a_redirect_is_a_request_of_its_own_and_a_retry_starts_over(
+    serve: Callable[[web.Application], Awaitable[str]], sleeps: RecordedSleeps
+) -> None:
+    seen: list[str] = []
+    answers = iter([web.HTTPServiceUnavailable(), json_response(job_body("j2"))])
+
+    async def moved(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        raise web.HTTPTemporaryRedirect("/v1/fine_tuning/jobs/j2")
+
+    async def target(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        answer = next(answers)
+        if isinstance(answer, web.HTTPException):
+            raise answer
+        return answer
+
+    app = web.Application()
+    app.router.add_get("/v1/fine_tuning/jobs/j1", moved)
+    app.router.add_get("/v1/fine_tuning/jobs/j2", target)
+    url = await serve(app)
+    budget = CountingBudget()
+    async with AsyncSession(
+        API_KEY, base_url=url, budget=budget, retry_policy=RetryPolicy(sleep=sleeps)
+    ) as session:
+        assert (await session.get_job("j1")).id == "j2"
+    jobs = "/v1/fine_tuning/jobs/"
+    assert seen == [jobs + "j1", jobs + "j2", jobs + "j1", jobs + "j2"]
+    assert budget.acquires == 4  # each request sent took its turn
+    assert [code for code, _ in budget.recorded] == [307, 503, 307, 200]
+
+
 @pytest.mark.usefixtures("job")
 async def test_a_budgets_refusal_fails_the_call_unsent(api: FakeApi, api_url: str) -> None:
     budget = CountingBudget(refuse=7.5)
