@@ -715,6 +715,7 @@ class AsyncSession(Endpoints):
             path=path,
         )
         refusal.attempts = attempt
+        self._redactor.error(refusal)  # the path may carry the key, in extra_query say
         return refusal
 
     def _request_sent(

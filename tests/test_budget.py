@@ -523,6 +523,18 @@ async def test_a_budgets_refusal_fails_the_call_unsent(api: FakeApi, api_url: st
 
 
 @pytest.mark.usefixtures("job")
+async def test_a_budgets_refusal_never_shows_the_key(api: FakeApi, api_url: str) -> None:
+    async with AsyncSession(
+        API_KEY, base_url=api_url, budget=CountingBudget(refuse=7.5)
+    ) as session:
+        with pytest.raises(RateLimitError) as caught:
+            await session.get_job("j1", extra_query={"echo": API_KEY})
+    assert "not sent" in str(caught.value)
+    assert API_KEY not in str(caught.value)
+    assert API_KEY not in repr(caught.value.args)
+
+
+@pytest.mark.usefixtures("job")
 async def test_a_budgets_refusal_is_not_retried(api: FakeApi, api_url: str) -> None:
     budget = CountingBudget(refuse=7.5)
     async with AsyncSession(API_KEY, base_url=api_url, budget=budget) as session:
