@@ -1,13 +1,13 @@
 """Run every benchmark in one go and write the table to benchmarks/results.md.
 
     pip install -e '.[bench]'
-    python benchmarks/run.py            # a few minutes on 2 cores
+    python benchmarks/run.py            # about 20 minutes on 2 cores
     python benchmarks/run.py --quick    # tiny sizes: checks that everything still runs
 
 All numbers are ratios against baselines measured in the same run, against a local aiohttp
 server started in another process on 127.0.0.1 (see _server.py). Client CPU time is
 ``time.process_time()`` in this process; the server's CPU is not counted. Each figure is the
-median of several rounds. openai-python rows are skipped when openai is not installed.
+min / median of several rounds. openai-python rows are skipped when openai is not installed.
 """
 
 from __future__ import annotations
