@@ -13,7 +13,7 @@ import inspect
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypedDict, TypeVar
 
 import anyio
 
@@ -93,6 +93,23 @@ class JobWaitError(NebiusError):
 
 class WaitTimeout(JobWaitError, TimeoutError):
     """The job did not reach a final state in time; ``job`` is the last state seen."""
+
+
+class _Seen(TypedDict):
+    job: FineTuningJob | None
+    operation: Operation | None
+    model: CustomModel | None
+    file: FileObject | None
+
+
+def _as_seen(value: object) -> _Seen:
+    """The last value a watch saw, as the one ``JobWaitError`` attribute of its kind."""
+    return _Seen(
+        job=value if isinstance(value, FineTuningJob) else None,
+        operation=value if isinstance(value, Operation) else None,
+        model=value if isinstance(value, CustomModel) else None,
+        file=value if isinstance(value, FileObject) else None,
+    )
 
 
 def watched_state(job: FineTuningJob) -> tuple[object, ...]:
@@ -195,11 +212,8 @@ class _Watch(Generic[FinalT]):
             raise JobWaitError(
                 f"watching {self.job_id} stopped: on_update raised {error!r}",
                 job_id=self.job_id,
-                job=value if isinstance(value, FineTuningJob) else None,
-                operation=value if isinstance(value, Operation) else None,
-                model=value if isinstance(value, CustomModel) else None,
-                file=value if isinstance(value, FileObject) else None,
                 error=error,
+                **_as_seen(value),
             ) from error
 
 
@@ -323,10 +337,7 @@ def _timeout_error(watch: _Watch[FinalT], timeout: float | None, kind: str = "jo
     return WaitTimeout(
         f"{kind} {watch.job_id} did not finish within {timeout:g} s (last status: {status})",
         job_id=watch.job_id,
-        job=last if isinstance(last, FineTuningJob) else None,
-        operation=last if isinstance(last, Operation) else None,
-        model=last if isinstance(last, CustomModel) else None,
-        file=last if isinstance(last, FileObject) else None,
+        **_as_seen(last),
     )
 
 
