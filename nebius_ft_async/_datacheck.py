@@ -194,11 +194,14 @@ class _Checker(ExampleChecker):
             return
         try:
             example = decode_json(raw)
-        except UnicodeDecodeError:
-            self.error(n, f"not valid UTF-8 (byte {_utf8_error_offset(raw) + 1} of the line)")
-            return
-        except msgspec.DecodeError as error:
-            self.error(n, f"not valid JSON: {error}")
+        except (msgspec.DecodeError, UnicodeDecodeError) as error:
+            # msgspec before 0.23 raises UnicodeDecodeError for bad UTF-8, later ones DecodeError:
+            # the bytes themselves say which it is
+            offset = _utf8_error_offset(raw)
+            if offset is not None:
+                self.error(n, f"not valid UTF-8 (byte {offset + 1} of the line)")
+            else:
+                self.error(n, f"not valid JSON: {error}")
             return
         except RecursionError:
             self.error(n, "the JSON is nested too deeply to read")
@@ -221,9 +224,10 @@ def _skip_line(file: BinaryIO, check_stop: Callable[[], None]) -> int:
     return skipped
 
 
-def _utf8_error_offset(raw: bytes) -> int:
+def _utf8_error_offset(raw: bytes) -> int | None:
+    """Where ``raw`` stops being UTF-8 (0-based), or ``None`` if it is valid UTF-8."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return error.start
-    return 0
+    return None

@@ -315,6 +315,34 @@ class RecordedSleeps:
         await asyncio.sleep(0)
 
 
+# What the library, its command line, rich and aiohttp read from the caller's environment.
+# Each test starts without them (and on a colour terminal of its own size), so no test depends
+# on who runs it; a test that wants one sets it.
+_CALLERS_VARIABLES = (
+    "NEBIUS_API_KEY",
+    "NEBIUS_BASE_URL",
+    "COLUMNS",
+    "LINES",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "JUPYTER_COLUMNS",
+    "JUPYTER_LINES",
+    "COLORTERM",
+    "NETRC",
+    *(f"{name}_proxy" for name in ("http", "https", "all", "no", "ws", "wss")),
+    *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO", "WS", "WSS")),
+)
+
+
+@pytest.fixture(autouse=True)
+def _known_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _CALLERS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

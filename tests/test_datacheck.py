@@ -121,6 +121,7 @@ CASES: dict[str, tuple[bytes, tuple[int, str, str]]] = {
     "cut JSON": (GOOD + b'{"text": "abc\n', (2, "error", "not valid JSON")),
     "two objects": (GOOD + b'{"text": "a"}{"text": "b"}\n', (2, "error", "trailing characters")),
     "not UTF-8": (GOOD + b'{"text": "caf\xe9"}\n', (2, "error", "not valid UTF-8 (byte 14")),
+    "not UTF-8, cut": (GOOD + b'{"text": "\xff\n', (2, "error", "not valid UTF-8 (byte 11")),
     "byte order mark": (b"\xef\xbb\xbf" + GOOD, (1, "error", "byte order mark")),
     "lone surrogate": (GOOD + b'{"text": "a\\udc00"}\n', (2, "error", "not valid JSON")),
     "deep nesting": (GOOD + b"[" * 100_000 + b"\n", (2, "error", "nested too deeply")),
