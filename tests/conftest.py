@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,6 +335,12 @@ _CALLERS_VARIABLES = (
     *(f"{name}_proxy" for name in ("http", "https", "all", "no", "ws", "wss")),
     *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO", "WS", "WSS")),
 )
+
+
+# A shell starts its background jobs with SIGINT ignored, and a process inherits that: the
+# tests that interrupt a command need it to take Ctrl-C as one started from a terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
