@@ -61,7 +61,7 @@ from ._redaction import KeyRedactor
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
 from ._routes import Call, Progress, Route, Upload
 from ._slots import Slots
-from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
+from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, is_loopback_host, normalize_base_url
 from ._version import __version__
 
 log = logging.getLogger("nebius_ft_async")
@@ -77,7 +77,7 @@ DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Largest response body read; a larger one is refused."""
 MAX_REDIRECTS = 5
-"""Same-origin redirects followed in one attempt."""
+"""Redirects followed in one attempt."""
 
 _READ_CHUNK = 256 * 1024
 _PROXY_VARIABLES = "the proxy named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (trust_env)"
@@ -171,6 +171,7 @@ class AsyncSession(Endpoints):
             allow_insecure_http=allow_insecure_http,
         )
         self.retry_policy = policy
+        self._allow_insecure_http = allow_insecure_http
         parts = urlsplit(self.base_url)
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._path_prefix = parts.path  # a base URL's own path, such as /api
@@ -240,6 +241,7 @@ class AsyncSession(Endpoints):
         self._max_connections = max_connections
         self._slots = Slots(max_connections)
         self._client: aiohttp.ClientSession | None = client_session
+        self._foreign_client: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -264,6 +266,8 @@ class AsyncSession(Endpoints):
         self._closed = True
         if self._client is not None and self._own_client:
             await self._client.close()
+        if self._foreign_client is not None:
+            await self._foreign_client.close()
 
     @property
     def closed(self) -> bool:
@@ -306,6 +310,24 @@ class AsyncSession(Endpoints):
             )
         return self._client
 
+    def _client_for_another_origin(self) -> aiohttp.ClientSession:
+        """The client a redirect to another origin (object storage) is followed with: the
+        session's connections, none of its headers, so the key stays with the API. A user's
+        client is used as it is: its default headers are theirs, the key is not among them."""
+        client = self._client_session()
+        if not self._own_client:
+            return client
+        if self._foreign_client is None:
+            self._foreign_client = aiohttp.ClientSession(
+                connector=client.connector,
+                connector_owner=False,
+                timeout=self._timeout,
+                auto_decompress=False,
+                proxy=self._proxy,
+                trust_env=False,
+            )
+        return self._foreign_client
+
     def _users_client(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
         client = self._client
         assert client is not None
@@ -323,6 +345,9 @@ class AsyncSession(Endpoints):
     def _abandon_client(self) -> None:
         """Let go of a client whose event loop is gone, without its 'unclosed' warnings: its
         connections cannot be closed from another loop, and die with the old one."""
+        foreign, self._foreign_client = self._foreign_client, None
+        if foreign is not None:
+            foreign.detach()
         client, self._client = self._client, None
         if client is None:
             return
@@ -464,8 +489,9 @@ class AsyncSession(Endpoints):
         deadline: float | None,
     ) -> T:
         """The request path, in one coroutine: for each attempt a connection slot, a turn
-        from the budget and the request; then its answer decoded, a same-origin redirect
-        followed, or the failure retried or raised.
+        from the budget and the request; then its answer decoded, a redirect followed (to
+        another origin, such as object storage, without the session's headers and outside the
+        budget), or the failure retried or raised.
 
         A 2xx body is read by ``consume`` if given, else in full. A retry whose wait would
         end past ``deadline`` (loop time) is not attempted: the last error is raised at once
@@ -484,6 +510,7 @@ class AsyncSession(Endpoints):
         url = target = URL(self._origin + path, encoded=True)
         slots, hooks = self._slots, self._hooks
         attempt, redirects, schedule = 1, 0, None
+        foreign = False  # whether target is on another origin (a storage redirect's)
         try:
             while True:
                 # the slot first, then the turn: a request queued for a connection takes its
@@ -494,7 +521,8 @@ class AsyncSession(Endpoints):
                 sent: RequestEvent | None = None
                 try:
                     budget = self.budget
-                    wait = await budget.acquire(deadline)
+                    # another origin's requests are not the API's to limit
+                    wait = None if foreign else await budget.acquire(deadline)
                     if wait is not None:
                         raise self._refusal(method, path, wait, deadline, attempt)
                     timeout = wire
@@ -502,7 +530,9 @@ class AsyncSession(Endpoints):
                         timeout = _within(wire, deadline - asyncio.get_running_loop().time())
                     # after the waits: close() may have run, or the loop be another one
                     client = self._client
-                    if (
+                    if foreign:
+                        client = self._client_for_another_origin()
+                    elif (
                         client is None
                         or self._closed
                         or not self._own_client
@@ -510,12 +540,12 @@ class AsyncSession(Endpoints):
                     ):
                         client = self._client_session()
                     if hooks is not None:
-                        sent = self._request_sent(hooks, method, template, target, attempt)
+                        sent = self._request_sent(hooks, method, template, target, attempt, foreign)
                     try:
                         with _NO_BODY if body is None else body() as (data, body_headers):
-                            if headers is not None:
+                            if headers is not None and not foreign:
                                 body_headers = {**headers, **(body_headers or {})}
-                            if sent is not None and sent.headers:
+                            if sent is not None and sent.headers and not foreign:
                                 body_headers = {
                                     **(body_headers or {}),
                                     **hook_headers(sent.headers),
@@ -531,7 +561,8 @@ class AsyncSession(Endpoints):
                             ) as response:
                                 status = response.status
                                 response_headers = response.headers
-                                budget.record(status, response_headers)
+                                if not foreign:
+                                    budget.record(status, response_headers)
                                 length = response_headers.get("Content-Length")
                                 if consume is not None and 200 <= status < 300:
                                     raw_body = await consume(response)
@@ -600,8 +631,14 @@ class AsyncSession(Endpoints):
                         else:
                             try:
                                 target = _redirect_target(
-                                    target, response_headers["location"], status, method, path
+                                    target,
+                                    response_headers["location"],
+                                    status,
+                                    method,
+                                    path,
+                                    self._allow_insecure_http,
                                 )
+                                foreign = target.origin() != url.origin()
                                 continue
                             except APIStatusError as exc:
                                 failure = exc
@@ -645,7 +682,7 @@ class AsyncSession(Endpoints):
                 )
                 if not (isinstance(failure, RateLimitError) and retry_after is not None):
                     await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
-                attempt, redirects, target = attempt + 1, 0, url
+                attempt, redirects, target, foreign = attempt + 1, 0, url, False
         except (TimeoutError, APITimeoutError) as error:  # TimeoutError: waiting for a slot
             if isinstance(error, APITimeoutError) and (
                 deadline is None or asyncio.get_running_loop().time() < deadline
@@ -719,10 +756,14 @@ class AsyncSession(Endpoints):
         return refusal
 
     def _request_sent(
-        self, hooks: HookSet, method: str, route: str, url: URL, attempt: int
+        self, hooks: HookSet, method: str, route: str, url: URL, attempt: int, foreign: bool
     ) -> RequestEvent:
+        # another origin's URL is a storage link whose query is its signature: left out
+        path, origin = (
+            (url.raw_path, str(url.origin())) if foreign else (url.raw_path_qs, self._origin)
+        )
         event = RequestEvent(
-            method, route, url.raw_path_qs, self._origin, attempt, asyncio.get_running_loop().time()
+            method, route, path, origin, attempt, asyncio.get_running_loop().time()
         )
         hooks.sent(event)
         return event
@@ -918,10 +959,16 @@ def _failure_name(error: APIError) -> str:
     return type(error).__name__
 
 
-def _redirect_target(url: URL, location: str, status: int, method: str, path: str) -> URL:
-    """Where a redirect of a GET points, if it stays on the configured origin; else an error.
+def _redirect_target(
+    url: URL, location: str, status: int, method: str, path: str, allow_insecure_http: bool
+) -> URL:
+    """Where a redirect of a GET points; else an error.
 
-    The Authorization header is only ever sent to the configured origin.
+    Another origin is followed (downloads are redirected to object storage), but never with
+    the session's headers: the Authorization header is only ever sent to the configured
+    origin. A Location with credentials, or plain ``http://`` to a host that is not loopback
+    (unless ``allow_insecure_http``), is refused; the Location itself is never echoed, as a
+    storage URL's query is its signature.
     """
     if method != "GET":
         raise APIStatusError(
@@ -932,8 +979,10 @@ def _redirect_target(url: URL, location: str, status: int, method: str, path: st
         )
     try:
         target = url.join(URL(location))
-        same_origin = target.origin() == url.origin()
+        host = target.host
         credentials = target.user is not None or target.password is not None
+        if target.scheme not in ("http", "https") or not host:
+            raise ValueError(location)
     except ValueError:
         raise APIStatusError(
             f"HTTP {status} on {method} {path}: the redirect's Location is not a valid URL",
@@ -949,10 +998,10 @@ def _redirect_target(url: URL, location: str, status: int, method: str, path: st
             method=method,
             path=path,
         )
-    if not same_origin:
+    if target.scheme == "http" and not allow_insecure_http and not is_loopback_host(host):
         raise APIStatusError(
-            f"HTTP {status} on {method} {path}: refusing to follow a redirect to another "
-            f"origin ({target.origin()})",
+            f"HTTP {status} on {method} {path}: refusing to follow a redirect to plain http:// "
+            f"on {host} (pass allow_insecure_http=True to allow it)",
             status_code=status,
             method=method,
             path=path,

@@ -22,7 +22,10 @@ dropped connection) are queued with ``fail_next``.
 Custom models (``/v0/models``) are served too: a created model is ``validating`` for a few
 polls, then ``active``, or ``error`` with a ``status_reason`` (an uploaded archive without
 ``adapter_config.json``, or as scripted through ``models`` / ``add_model``); uploaded files
-can be shown going through statuses with ``script_file``.
+can be shown going through statuses with ``script_file``. A file's content is fetched as
+from the real service: ``GET /v1/files/{file_id}/content`` answers 302 with a signed link to
+object storage on another origin (``storage_url``), which refuses a request that carries an
+``Authorization`` header (400, as S3 does for a signed link) or a wrong signature (403).
 
 Bad input is answered as the API's FastAPI app answers it: every query parameter and body the
 fake reads is checked against the API documents the pydantic way, and what they refuse gets a
@@ -1138,7 +1141,13 @@ class FakeTokenFactory:
         self._positions: dict[str, int] = {}  # job id -> index in _created
         self._shuffled = _SortedIds() if list_order == "shuffled" else None
         self._runner: web.AppRunner | None = None
+        self._storage_runner: web.AppRunner | None = None
         self.url = ""
+        self.storage_url = ""
+        """The origin of the object storage that file content is redirected to."""
+        self.storage_requests = 0
+        """Requests the object storage answered."""
+        self._signature = hashlib.sha256(api_key.encode()).hexdigest()[:32]
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -1160,12 +1169,20 @@ class FakeTokenFactory:
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
+        storage = web.Application()
+        storage.router.add_get("/files/{file_id}", self._stored_content)
+        self._storage_runner = web.AppRunner(storage, access_log=None, handle_signals=False)
+        await self._storage_runner.setup()
+        await web.TCPSite(self._storage_runner, self._host, 0).start()
+        host, port = self._storage_runner.addresses[0][:2]
+        self.storage_url = f"http://{host}:{port}"
 
     async def stop(self) -> None:
         """Stop serving and close every connection."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in (self._runner, self._storage_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._storage_runner = None
 
     def session(self, **options: Any) -> AsyncSession:
         """An ``AsyncSession`` for this fake (``options`` go to the session as they are)."""
@@ -1671,8 +1688,33 @@ class FakeTokenFactory:
         return _json(self.files[file_id])
 
     async def _file_content(self, request: web.Request) -> web.Response:
-        content = self.file_contents[self._file(request)]
-        return web.Response(body=content, content_type="application/octet-stream")
+        file_id = self._file(request)
+        signature = hashlib.sha256(f"{self._signature}/{file_id}".encode()).hexdigest()
+        link = f"{self.storage_url}/files/{file_id}?X-Amz-Expires=900&X-Amz-Signature={signature}"
+        raise web.HTTPFound(link)
+
+    async def _stored_content(self, request: web.Request) -> web.Response:
+        """Object storage: a signed link's content, for no other credentials."""
+        self.storage_requests += 1
+        file_id = request.match_info["file_id"]
+        signature = hashlib.sha256(f"{self._signature}/{file_id}".encode()).hexdigest()
+        if "Authorization" in request.headers:
+            return web.Response(
+                status=400,
+                text="<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism "
+                "allowed; only the X-Amz-Algorithm query parameter, Signature query string "
+                "parameter or the Authorization header should be specified</Message></Error>",
+                content_type="application/xml",
+            )
+        if request.query.get("X-Amz-Signature") != signature or file_id not in self.file_contents:
+            return web.Response(
+                status=403,
+                text="<Error><Code>SignatureDoesNotMatch</Code></Error>",
+                content_type="application/xml",
+            )
+        return web.Response(
+            body=self.file_contents[file_id], content_type="application/octet-stream"
+        )
 
     def _operation_body(self, job: FakeJob) -> dict[str, Any]:
         status = job.status()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import msgspec
 import pytest
 
@@ -117,6 +118,32 @@ async def test_the_whole_workflow(fake: FakeTokenFactory, tmp_path: Path) -> Non
     assert paths[0].read_bytes().startswith(f"weights of {job.id}".encode())
     assert not isinstance(results, DatasetFileResult)
     assert [c.id for c in results.data] == [c.id for c in checkpoints]
+
+
+async def test_content_is_redirected_to_storage_that_takes_no_key(
+    fake: FakeTokenFactory, tmp_path: Path
+) -> None:
+    source = tmp_path / "train.jsonl"
+    source.write_bytes(b'{"text": "a"}\n')
+    async with fake.session() as session:
+        uploaded = await session.upload_file(source)
+        assert await session.file_content(uploaded.id) == source.read_bytes()
+        assert fake.storage_requests == 1
+        assert fake.storage_url != fake.url
+        headers = {"Authorization": f"Bearer {fake.api_key}"}
+        async with aiohttp.ClientSession() as plain:
+            content_url = f"{fake.url}/v1/files/{uploaded.id}/content"
+            async with plain.get(content_url, headers=headers, allow_redirects=False) as answer:
+                assert answer.status == 302
+                link = answer.headers["Location"]
+            assert link.startswith(f"{fake.storage_url}/files/{uploaded.id}?")
+            async with plain.get(link, headers=headers) as with_key:
+                assert with_key.status == 400
+                assert "Only one auth mechanism" in await with_key.text()
+            async with plain.get(link.replace("Signature=", "Signature=0")) as forged:
+                assert forged.status == 403
+            async with plain.get(link) as signed:
+                assert signed.status == 200 and await signed.read() == source.read_bytes()
 
 
 async def test_cancel_and_cancel_again(fake: FakeTokenFactory) -> None:
