@@ -72,3 +72,17 @@ class KeyRedactor:
             if hasattr(error, name):
                 setattr(error, name, self.value(getattr(error, name)))
         return error
+
+
+_STORAGE_ERROR_PART = re.compile(rb"<(Code|Message)>([^<]{0,500})</\1>")
+
+
+def storage_error_detail(body: bytes) -> bytes:
+    """What of an object store's error body may be shown: its ``Code`` and ``Message``.
+
+    An S3 error body can carry the signed link's parts (``SignatureProvided``, a
+    ``CanonicalRequest`` with the credential and security token), enough to forge the link
+    again; anything but the code and the message is left out.
+    """
+    parts = dict(_STORAGE_ERROR_PART.findall(body))
+    return b": ".join(parts[name] for name in (b"Code", b"Message") if name in parts)

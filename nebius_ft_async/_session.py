@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import cached_property, partial
 from pathlib import Path
-from ssl import SSLContext
+from ssl import SSLContext, create_default_context
 from types import TracebackType
 from typing import IO, Any, Self, TypeVar
 from urllib.parse import urlsplit
@@ -57,7 +57,7 @@ from ._network import (
     with_query,
 )
 from ._raw import Exchange, captured
-from ._redaction import KeyRedactor
+from ._redaction import KeyRedactor, storage_error_detail
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
 from ._routes import Call, Progress, Route, Upload
 from ._slots import Slots
@@ -310,6 +310,15 @@ class AsyncSession(Endpoints):
             )
         return self._client
 
+    @cached_property
+    def _foreign_options(self) -> dict[str, Any]:
+        """Request options for another origin: a certificate check even where the session
+        turned it off (``ssl=False`` is for a loopback API, not for the storage it names)."""
+        options = dict(self._request_options)
+        if self._ssl is False or options.get("ssl") is False:
+            options["ssl"] = create_default_context()
+        return options
+
     def _client_for_another_origin(self) -> aiohttp.ClientSession:
         """The client a redirect to another origin (object storage) is followed with: the
         session's connections, none of its headers, so the key stays with the API. A user's
@@ -557,7 +566,7 @@ class AsyncSession(Endpoints):
                                 data=data,
                                 allow_redirects=False,
                                 timeout=timeout,
-                                **self._request_options,
+                                **(self._foreign_options if foreign else self._request_options),
                             ) as response:
                                 status = response.status
                                 response_headers = response.headers
@@ -587,8 +596,10 @@ class AsyncSession(Endpoints):
                             request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
                         )
                     except aiohttp.ClientError as exc:
+                        # another origin's errors may quote the signed link: its host only
+                        detail = f" from {target.host}" if foreign else f": {exc}"
                         failure = APIConnectionError(
-                            f"{method} {path} failed: {type(exc).__name__}: {exc}",
+                            f"{method} {path} failed: {type(exc).__name__}{detail}",
                             method=method,
                             path=path,
                             request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
@@ -643,6 +654,8 @@ class AsyncSession(Endpoints):
                             except APIStatusError as exc:
                                 failure = exc
                     else:
+                        if foreign:
+                            raw_body = storage_error_detail(raw_body)
                         failure = status_error(
                             status,
                             reason or "",
@@ -680,8 +693,9 @@ class AsyncSession(Endpoints):
                     retries + 1,
                     wait,
                 )
-                if not (isinstance(failure, RateLimitError) and retry_after is not None):
-                    await policy.sleep(wait)  # a 429's Retry-After is waited out in the budget
+                # an API 429's Retry-After is waited out in the budget; another origin's here
+                if foreign or not (isinstance(failure, RateLimitError) and retry_after is not None):
+                    await policy.sleep(wait)
                 attempt, redirects, target, foreign = attempt + 1, 0, url, False
         except (TimeoutError, APITimeoutError) as error:  # TimeoutError: waiting for a slot
             if isinstance(error, APITimeoutError) and (
@@ -978,7 +992,7 @@ def _redirect_target(
             path=path,
         )
     try:
-        target = url.join(URL(location))
+        target = url.join(URL(location, encoded="%" in location))  # a signed link as signed
         host = target.host
         credentials = target.user is not None or target.password is not None
         if target.scheme not in ("http", "https") or not host:

@@ -403,6 +403,53 @@ async def test_redirect_to_another_origin_is_followed_without_the_key(
         assert API_KEY not in str(headers)
 
 
+async def test_storage_failures_show_no_part_of_the_signed_link(serve: Serve) -> None:
+    answers = [
+        web.Response(
+            status=429, headers={"Retry-After": "2"}, text="<Error><Code>SlowDown</Code></Error>"
+        ),
+        web.Response(
+            status=403,
+            content_type="application/xml",
+            text="<Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we "
+            "calculated does not match</Message><SignatureProvided>s3cr3t</SignatureProvided>"
+            "<CanonicalRequest>X-Amz-Credential=AKIA%2F1</CanonicalRequest></Error>",
+        ),
+    ]
+    queries: list[str] = []
+
+    async def storage(request: web.Request) -> web.Response:
+        queries.append(request.raw_path.partition("?")[2])
+        return answers.pop(0)
+
+    other_app = web.Application()
+    other_app.router.add_get("/{tail:.*}", storage)
+    other_url = await serve(other_app)
+
+    async def moved(request: web.Request) -> web.Response:
+        # a Location of its own: web.HTTPFound would normalise the %2F away
+        link = other_url + "/b/k?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=s3cr3t"
+        return web.Response(status=302, headers={"Location": link})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", moved)
+    url = await serve(app)
+    sleeps = RecordedSleeps()
+    async with AsyncSession(
+        API_KEY, base_url=url, retry_policy=RetryPolicy(max_retries=1, sleep=sleeps)
+    ) as session:
+        with pytest.raises(APIStatusError) as caught:
+            await session.file_content("file-1")
+    # the storage's Retry-After is slept here (the API's budget never saw it), and the link
+    # was sent as signed, %2F and all
+    assert sleeps.waits and sleeps.waits[0] >= 2
+    assert queries == ["X-Amz-Credential=AKIA%2F1&X-Amz-Signature=s3cr3t"] * 2
+    assert caught.value.status_code == 403
+    shown = f"{caught.value} {caught.value!r} {caught.value.detail}"
+    assert "SignatureDoesNotMatch: The request signature we calculated" in shown
+    assert "s3cr3t" not in shown and "AKIA" not in shown
+
+
 async def test_redirect_to_plain_http_on_a_remote_host_is_refused(serve: Serve) -> None:
     async def moved(request: web.Request) -> web.Response:
         raise web.HTTPFound("http://storage.example/bucket/j1?X-Amz-Signature=s3cr3t")
