@@ -293,12 +293,14 @@ async def test_call_deadline_bounds_all_retries(serve: Serve) -> None:
     app = web.Application()
     app.router.add_get("/v1/fine_tuning/jobs/{job_id}", slow_503)
     url = await serve(app)
-    policy = RetryPolicy(max_retries=50, initial_wait=0.01, max_wait=0.01)
+    # retries enough for minutes: only the call's deadline can end it (however loaded the
+    # machine, and so however many attempts fit before it)
+    policy = RetryPolicy(max_retries=10_000, initial_wait=0.01, max_wait=0.01)
     async with AsyncSession(API_KEY, base_url=url, retry_policy=policy) as session:
-        with pytest.raises((APITimeoutError, InternalServerError)) as caught:
+        with anyio.fail_after(60), pytest.raises((APITimeoutError, InternalServerError)) as caught:
             await session.get_job("j1", timeout=0.35)
     assert "deadline" in str(caught.value) or caught.value.attempts > 1
-    assert 2 <= calls <= 4
+    assert calls < 10_000 and caught.value.attempts < 10_000
 
 
 @pytest.mark.usefixtures("job")
