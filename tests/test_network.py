@@ -253,6 +253,34 @@ async def test_a_corporate_ca_is_trusted_through_ssl_context(
             await session.get_job("ftjob-untrusted")  # the system store does not know the CA
 
 
+async def test_ssl_false_stays_with_the_api_and_storage_is_checked(ca: trustme.CA) -> None:
+    storage_hits = []
+
+    async def stored(request: web.Request) -> web.Response:
+        storage_hits.append(request.path)
+        return web.Response(body=b"weights")
+
+    storage = web.Application()
+    storage.router.add_get("/{tail:.*}", stored)
+    storage_url, storage_runner = await serve(storage, server_tls(ca, "127.0.0.1"))
+
+    async def content(request: web.Request) -> web.Response:
+        return web.Response(status=302, headers={"Location": f"{storage_url}/b/k?sig=s"})
+
+    api = web.Application()
+    api.router.add_get("/v1/files/{file_id}/content", content)
+    url, runner = await serve(api, server_tls(ca, "127.0.0.1"))
+    try:
+        async with AsyncSession(KEY, base_url=url, ssl=False, max_retries=0) as session:
+            with pytest.raises(APIConnectionError, match="Certificate") as caught:
+                await session.file_content("file-1")  # the storage's CA is nobody's
+    finally:
+        await runner.cleanup()
+        await storage_runner.cleanup()
+    assert storage_hits == []
+    assert "sig=s" not in str(caught.value)
+
+
 async def test_ssl_false_is_for_loopback_only(https_api: tuple[str, Seen]) -> None:
     url, _ = https_api
     async with AsyncSession(KEY, base_url=url, ssl=False) as session:
