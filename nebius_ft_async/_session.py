@@ -315,7 +315,7 @@ class AsyncSession(Endpoints):
         """Request options for another origin: a certificate check even where the session
         turned it off (``ssl=False`` is for a loopback API, not for the storage it names)."""
         options = dict(self._request_options)
-        if self._ssl is False or options.get("ssl") is False:
+        if self._ssl is False:
             options["ssl"] = create_default_context()
         return options
 
