@@ -43,10 +43,34 @@ class Dataset(Model):
     ai_project_id: str | None = None
 
 
+class DatasetUploadStatus(_OpenStrEnum):
+    """Status of a multipart dataset upload; values the server adds later decode too.
+
+    ``PENDING`` takes parts; ``COMPLETING`` assembles them after ``complete``; then
+    ``COMPLETED`` (the dataset exists), ``FAILED`` (``error`` says why) or ``CANCELLED``.
+    """
+
+    PENDING = "PENDING"
+    COMPLETING = "COMPLETING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for completed, failed and cancelled: the upload will not change again."""
+        return self in _FINAL_UPLOAD_STATUSES
+
+
+_FINAL_UPLOAD_STATUSES = frozenset(
+    {DatasetUploadStatus.COMPLETED, DatasetUploadStatus.FAILED, DatasetUploadStatus.CANCELLED}
+)
+
+
 class DatasetUploadInfo(Model):
     """Where a multipart dataset upload stands."""
 
-    status: str | None = None
+    status: DatasetUploadStatus | None = None
     dataset: dict[str, Any] | None = None
     """The dataset the upload will create (name, schema, folder, id)."""
     created_at: int | None = None
@@ -62,6 +86,16 @@ class DatasetUpload(Model):
     upload_info: DatasetUploadInfo = msgspec.field(default_factory=DatasetUploadInfo)
 
 
+class DatasetUploadPart(Model):
+    """One part of a multipart upload, as ``POST /v1/datasets/uploads/{upload_id}/parts``
+    answers: its ``id`` is what ``complete_dataset_upload`` takes in ``part_ids``."""
+
+    id: str
+    upload_id: str | None = None
+    status: str | None = None
+    created_at: int | None = None
+
+
 class DatasetUploadParts(Model):
     """The parts a multipart upload holds: ``GET /v1/datasets/uploads/{upload_id}/parts``.
 
@@ -74,6 +108,7 @@ class DatasetUploadParts(Model):
 
 dataset_decoder = msgspec.json.Decoder(Dataset, strict=False)
 dataset_upload_decoder = msgspec.json.Decoder(DatasetUpload, strict=False)
+dataset_upload_part_decoder = msgspec.json.Decoder(DatasetUploadPart, strict=False)
 dataset_upload_parts_decoder = msgspec.json.Decoder(DatasetUploadParts, strict=False)
 any_json_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 """Answers the API does not describe (content pages, a completed upload): JSON as sent."""

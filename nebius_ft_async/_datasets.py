@@ -1,43 +1,47 @@
-"""Datasets and their multipart uploads (``/v1/datasets``).
+"""Datasets and their multipart uploads (``/v1/datasets``): the calls one by one.
 
-The API documents how a multipart upload is created (``POST /v1/datasets/uploads``), how its
-parts are listed (``GET .../parts``) and how it is completed (``POST .../complete`` with the
-``part_ids`` to assemble), but not how the bytes of a part are sent: no endpoint for it is
-published, and the upload's description carries no URL to send them to. ``upload_dataset``
-therefore refuses with a ``NebiusError`` that says so, before anything is created on the
-server; the calls the API does document are all here.
+A multipart upload is created (``POST /v1/datasets/uploads``), takes its parts as raw bytes
+(``POST .../parts``, ``application/octet-stream``; each answer names the part) and is
+completed with the ids of the parts in file order (``POST .../complete``), after which the
+server assembles the dataset (``GET .../{upload_id}`` shows it ``COMPLETING``, then
+``COMPLETED``). ``_dataset_upload`` builds the whole of it on these calls: ``upload_dataset``.
 """
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Unpack
+from typing import Any, Unpack
 
 import anyio
 import msgspec
 
-from ._dataset_models import Dataset, DatasetUpload, DatasetUploadParts
-from ._errors import NebiusError
+from ._dataset_models import Dataset, DatasetUpload, DatasetUploadPart, DatasetUploadParts
 from ._routes import (
+    CANCEL_DATASET_UPLOAD,
     COMPLETE_DATASET_UPLOAD,
     CREATE_DATASET,
     CREATE_DATASET_UPLOAD,
     DATASET_CONTENT,
     DATASET_UPLOADS,
     DATASETS,
+    EXPORT_DATASET,
     GET_DATASET,
+    GET_DATASET_UPLOAD,
     LIST_DATASET_UPLOAD_PARTS,
     UPDATE_DATASET,
+    UPLOAD_DATASET_PART,
     Call,
     CallOptions,
+    FilePart,
+    Progress,
 )
 from ._transport import Transport
 from ._urls import path_segment
 
 MAX_CONTENT_LIMIT = 1000
 """The most rows ``dataset_content`` asks for at once (the API's cap)."""
-DEFAULT_PART_SIZE = 64 * 1024 * 1024
-"""The part size ``upload_dataset`` takes by default: 64 MiB."""
+EXPORT_FORMATS = ("jsonl", "csv")
+"""The formats ``export_dataset`` asks for."""
 
 
 def dataset_path(dataset_id: str) -> str:
@@ -80,7 +84,8 @@ def _dataset_fields(name: str, schema: Sequence[Mapping[str, Any]], folder: str)
 
 
 class DatasetEndpoints(Transport):
-    """Datasets: create, get, update, content; multipart uploads: create, parts, complete.
+    """Datasets: create, get, update, content, export; multipart uploads: create, send a
+    part, list parts, complete, get, cancel.
 
     The multipart upload calls take ``ai_project_id=`` (default: the session's) as a query
     parameter, like the other calls that work within a project; ``create_dataset`` sends it
@@ -217,38 +222,73 @@ class DatasetEndpoints(Transport):
         encoded = msgspec.json.encode(body)
         return await self._perform(Call(COMPLETE_DATASET_UPLOAD, path, json=encoded, **options))
 
-    async def upload_dataset(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        name: str,
-        schema: Sequence[Mapping[str, Any]],
-        folder: str,
-        part_size: int = DEFAULT_PART_SIZE,
-        on_progress: Callable[[int, int], Any] | None = None,
-        ai_project_id: str | None = None,
-    ) -> NoReturn:
-        """Upload a dataset file in parts: not possible yet, and refused before any request.
+    async def get_dataset_upload(
+        self, upload_id: str, **options: Unpack[CallOptions]
+    ) -> DatasetUpload:
+        """Where a multipart upload stands: ``GET /v1/datasets/uploads/{upload_id}``
+        (``upload_info.status`` is ``PENDING``, ``COMPLETING``, ``COMPLETED``, ``FAILED`` or
+        ``CANCELLED``; ``upload_info.error`` says why it failed)."""
+        path = upload_path(upload_id)
+        return await self._perform(Call(GET_DATASET_UPLOAD, path, **options))
 
-        The API publishes no way to send the bytes of a part (see this module's docstring),
-        so this checks its arguments and then raises ``NebiusError`` saying so; nothing is
-        created on the server, so nothing is left to clean up. To get a large file to the
-        API today, use ``upload_file`` (streamed from disk) or ``create_dataset`` with rows.
+    async def cancel_dataset_upload(
+        self, upload_id: str, **options: Unpack[CallOptions]
+    ) -> DatasetUpload:
+        """Cancel a multipart upload: ``POST /v1/datasets/uploads/{upload_id}/cancel``."""
+        path = upload_path(upload_id) + "/cancel"
+        return await self._perform(Call(CANCEL_DATASET_UPLOAD, path, **options))
+
+    async def upload_dataset_part(
+        self,
+        upload_id: str,
+        file: str | os.PathLike[str],
+        *,
+        offset: int = 0,
+        length: int | None = None,
+        on_progress: Progress | None = None,
+        **options: Unpack[CallOptions],
+    ) -> DatasetUploadPart:
+        """Send ``length`` bytes of ``file`` from ``offset`` (all of it by default) as one
+        part: ``POST /v1/datasets/uploads/{upload_id}/parts``, streamed from disk.
+
+        The answer's ``id`` goes in ``complete_dataset_upload``'s ``part_ids``. A part is
+        retried after a 5xx or a dropped connection too: a part sent twice leaves an unused
+        one on the server, which completing with the ids returned never assembles.
         """
-        source = Path(path)
-        if not await anyio.Path(source).is_file():
-            raise FileNotFoundError(f"no dataset file to upload at {source}")
-        _dataset_fields(name, schema, folder)
-        if isinstance(part_size, bool) or not isinstance(part_size, int) or part_size < 1:
-            raise ValueError(f"part_size must be a positive int, got {part_size!r}")
-        if on_progress is not None and not callable(on_progress):
-            raise ValueError(f"on_progress must be callable, got {on_progress!r}")
-        if ai_project_id is not None:
-            _text(ai_project_id, "ai_project_id")
-        raise NebiusError(
-            "upload_dataset cannot send a dataset in parts: the API documents how to create "
-            "a multipart upload (POST /v1/datasets/uploads), list its parts and complete it, "
-            "but not how the bytes of a part are sent (no part endpoint, no upload URL). "
-            "Nothing was created on the server. Upload the file with upload_file, or send "
-            "its rows with create_dataset."
-        )
+        path = upload_path(upload_id) + "/parts"
+        size = (await anyio.Path(file).stat()).st_size
+        offset = _count(offset, "offset", 0)
+        length = size - offset if length is None else _count(length, "length", 1)
+        if offset + length > size:
+            raise ValueError(f"offset + length ({offset + length}) is past the end of {file}")
+        part = FilePart(file, offset, length)
+        call = Call(UPLOAD_DATASET_PART, path, upload=part, on_progress=on_progress, **options)
+        return await self._perform(call)
+
+    async def export_dataset(
+        self,
+        dataset_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        format: str = "jsonl",
+        on_progress: Progress | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Path:
+        """Stream a dataset's rows to ``destination``: ``GET /v1/datasets/{dataset_id}/export``.
+
+        ``format`` is ``"jsonl"`` (one JSON object per row) or ``"csv"``. Written as
+        ``download_file`` writes: atomically, bounded by silence rather than by total time.
+        """
+        if format not in EXPORT_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
+        target = Path(destination)
+        path = f"{dataset_path(dataset_id)}/export?format={format}"
+        call = Call(EXPORT_DATASET, path, download_to=target, on_progress=on_progress, **options)
+        await self._perform(call)
+        return target
+
+
+def _count(value: object, name: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ValueError(f"{name} must be an int of at least {least}, got {value!r}")
+    return value

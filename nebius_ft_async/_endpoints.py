@@ -1,15 +1,15 @@
 """Every endpoint of the fine-tuning workflow, as methods of AsyncSession.
 
 Each group of endpoints lives in a module of its own (``_jobs``, ``_operations``,
-``_files``, ``_datasets``) and only describes its calls (``_routes.Call``); the session
-performs them.
+``_files``, ``_datasets``, ``_dataset_upload``) and only describes its calls
+(``_routes.Call``); the session performs them.
 """
 
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from ._custom_models import CustomModelEndpoints
-from ._datasets import DatasetEndpoints
+from ._dataset_upload import DatasetUploads
 from ._errors import NebiusError
 from ._files import FileEndpoints
 from ._jobs import JobEndpoints
@@ -26,7 +26,7 @@ class Endpoints(
     OperationEndpoints,
     FileEndpoints,
     CustomModelEndpoints,
-    DatasetEndpoints,
+    DatasetUploads,
 ):
     """Every endpoint, and the waits built on them."""
 

@@ -7,10 +7,12 @@ from typing import Unpack
 
 import anyio
 
-from ._models import FileObject, Page
+from ._models import FileDeleted, FileLink, FileObject, Page
 from ._routes import (
+    DELETE_FILE,
     DOWNLOAD_FILE,
     FILE_CONTENT,
+    FILE_LINK,
     FILES,
     GET_FILE,
     LIST_FILES,
@@ -29,7 +31,7 @@ def file_path(file_id: str) -> str:
 
 
 class FileEndpoints(Transport):
-    """Files: upload, get, list, content, download."""
+    """Files: upload, get, list, content, download, link, delete."""
 
     async def upload_file(
         self,
@@ -103,6 +105,18 @@ class FileEndpoints(Transport):
         call = Call(DOWNLOAD_FILE, path, download_to=target, on_progress=on_progress, **options)
         await self._perform(call)
         return target
+
+    async def file_link(self, file_id: str, **options: Unpack[CallOptions]) -> FileLink:
+        """A signed link to a file's content: ``GET /v1/files/{file_id}/link``.
+
+        Whoever holds the link can fetch the file until it expires, with no key: the
+        ``FileLink``'s ``repr`` shows its host only, and it is never logged.
+        """
+        return await self._perform(Call(FILE_LINK, file_path(file_id) + "/link", **options))
+
+    async def delete_file(self, file_id: str, **options: Unpack[CallOptions]) -> FileDeleted:
+        """Delete an uploaded file: ``DELETE /v1/files/{file_id}``."""
+        return await self._perform(Call(DELETE_FILE, file_path(file_id), **options))
 
     async def download_files(
         self, file_ids: Iterable[str], directory: str | os.PathLike[str]

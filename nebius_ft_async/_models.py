@@ -448,6 +448,34 @@ FINAL_FILE_STATUSES = frozenset({"processed", "error"})
 """The file statuses after which processing is over (the OpenAI-style values)."""
 
 
+class FileLink(Model):
+    """A download link for a file's content: ``GET /v1/files/{file_id}/link``.
+
+    ``url`` is signed: whoever holds it can fetch the file until it expires, so its ``repr``
+    shows the host only (``str(link.url)`` and ``msgspec.to_builtins`` give it whole).
+    """
+
+    url: str = ""
+
+    def __repr__(self) -> str:
+        return f"FileLink(url={shown_link(self.url)!r})"
+
+
+def shown_link(url: str) -> str:
+    """A signed link as it may be shown: its scheme and host, the rest elided."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].rpartition("@")[2]
+    return f"{scheme}://{host}/…" if rest else "…"
+
+
+class FileDeleted(Model):
+    """The answer to ``DELETE /v1/files/{file_id}``."""
+
+    id: str = ""
+    object: str = "file"
+    deleted: bool = True
+
+
 class Operation(Model):
     """A dataset operation (``/v1/operations``): fine-tuning, dataset-to-file, ...
 
@@ -518,6 +546,8 @@ operation_results_decoder = msgspec.json.Decoder(_OperationResults, strict=False
 job_page_decoder = msgspec.json.Decoder(Page[FineTuningJob], strict=False)
 file_decoder = msgspec.json.Decoder(FileObject, strict=False)
 file_page_decoder = msgspec.json.Decoder(Page[FileObject], strict=False)
+file_link_decoder = msgspec.json.Decoder(FileLink, strict=False)
+file_deleted_decoder = msgspec.json.Decoder(FileDeleted, strict=False)
 operation_decoder = msgspec.json.Decoder(Operation, strict=False)
 operation_page_decoder = msgspec.json.Decoder(Page[Operation], strict=False)
 operation_errors_decoder = msgspec.json.Decoder(_OperationErrors, strict=False)

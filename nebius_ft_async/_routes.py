@@ -18,6 +18,7 @@ from ._dataset_models import (
     any_json_decoder,
     dataset_decoder,
     dataset_upload_decoder,
+    dataset_upload_part_decoder,
     dataset_upload_parts_decoder,
 )
 from ._models import (
@@ -27,6 +28,8 @@ from ._models import (
     custom_model_list_decoder,
     event_page_decoder,
     file_decoder,
+    file_deleted_decoder,
+    file_link_decoder,
     file_page_decoder,
     job_decoder,
     job_page_decoder,
@@ -84,6 +87,15 @@ class Upload(msgspec.Struct, frozen=True, gc=False):
     fields: dict[str, str]
 
 
+class FilePart(msgspec.Struct, frozen=True, gc=False):
+    """Bytes ``offset`` to ``offset + length`` of a file, streamed from disk as the whole
+    body (``application/octet-stream``)."""
+
+    file: str | os.PathLike[str]
+    offset: int
+    length: int
+
+
 class CallOptions(TypedDict, total=False):
     """What every endpoint method also takes, as keywords.
 
@@ -111,9 +123,9 @@ class Call(msgspec.Struct, Generic[T], frozen=True, gc=False):
     """The path below the base URL, ids escaped, with its query."""
     json: bytes | None = None
     """An encoded JSON body."""
-    upload: Upload | None = None
-    """A multipart form to stream; with ``download_to``, it makes the call a transfer:
-    bounded by silence on the wire rather than by a total time."""
+    upload: Upload | FilePart | None = None
+    """A multipart form, or a part of a file, to stream; with ``download_to``, it makes the
+    call a transfer: bounded by silence on the wire rather than by a total time."""
     download_to: Path | None = None
     """Stream the answer into this file (atomically) instead of reading it into memory."""
     on_progress: Progress | None = None
@@ -165,6 +177,23 @@ LIST_DATASET_UPLOAD_PARTS = Route(
 COMPLETE_DATASET_UPLOAD = Route(
     "POST", DATASET_UPLOAD + "/complete", any_json_decoder, idempotent=False, project_scoped=True
 )
+GET_DATASET_UPLOAD = Route("GET", DATASET_UPLOAD, dataset_upload_decoder, project_scoped=True)
+# Sending a part twice is harmless: each answer names a part of its own, and only the ids
+# given to complete make the dataset (an unused part is never assembled). So a part is
+# retried like a read, after a 5xx or a connection dropped mid-body too.
+UPLOAD_DATASET_PART = Route(
+    "POST", DATASET_UPLOAD + "/parts", dataset_upload_part_decoder, project_scoped=True
+)
+CANCEL_DATASET_UPLOAD = Route(
+    "POST",
+    DATASET_UPLOAD + "/cancel",
+    dataset_upload_decoder,
+    idempotent=False,
+    project_scoped=True,
+)
+EXPORT_DATASET = Route("GET", DATASET + "/export", _Nothing())
+DELETE_FILE = Route("DELETE", FILE, file_deleted_decoder, idempotent=False)
+FILE_LINK = Route("GET", FILE + "/link", file_link_decoder)
 
 MODELS = "/v0/models"
 SHORT_MODEL = MODELS + "/{name}"
@@ -197,6 +226,8 @@ ROUTES: tuple[Route[Any], ...] = (
     LIST_FILES,
     FILE_CONTENT,
     DOWNLOAD_FILE,
+    DELETE_FILE,
+    FILE_LINK,
     CREATE_DATASET,
     GET_DATASET,
     UPDATE_DATASET,
@@ -204,6 +235,10 @@ ROUTES: tuple[Route[Any], ...] = (
     CREATE_DATASET_UPLOAD,
     LIST_DATASET_UPLOAD_PARTS,
     COMPLETE_DATASET_UPLOAD,
+    GET_DATASET_UPLOAD,
+    UPLOAD_DATASET_PART,
+    CANCEL_DATASET_UPLOAD,
+    EXPORT_DATASET,
     CREATE_MODEL,
     LIST_MODELS,
     UPLOAD_MODEL_ARCHIVE,

@@ -46,6 +46,7 @@ from ._errors import (
     decode_error,
     status_error,
 )
+from ._file_slice import FileSlice
 from ._hooks import Hooks, HookSet, RequestEvent, ResponseEvent, RetryEvent, hook_set
 from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
 from ._network import (
@@ -59,7 +60,7 @@ from ._network import (
 from ._raw import Exchange, captured
 from ._redaction import KeyRedactor, storage_error_detail
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._routes import Call, Progress, Route, Upload
+from ._routes import Call, FilePart, Progress, Route, Upload
 from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, is_loopback_host, normalize_base_url
 from ._version import __version__
@@ -84,6 +85,7 @@ _PROXY_VARIABLES = "the proxy named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (tru
 _PROGRESS_EVERY = 0.1
 _DOWNLOAD_CHUNK = 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PART_HEADERS = {"Content-Type": "application/octet-stream"}
 
 
 class AsyncSession(Endpoints):
@@ -398,10 +400,12 @@ class AsyncSession(Endpoints):
             failure = self._deadline_error(call)
         raise failure  # outside the except block: nothing of aiohttp's rides along
 
-    async def _upload(self, call: Call[T], upload: Upload, deadline: float | None) -> T:
-        """POST a multipart form with ``fields`` and one file part, streamed from disk.
+    async def _upload(self, call: Call[T], upload: Upload | FilePart, deadline: float | None) -> T:
+        """POST a multipart form with ``fields`` and one file part, or a part of a file as the
+        whole body, streamed from disk.
 
-        Not retried once the body may have reached the server (a retry would upload twice).
+        Retried as the route allows: a multipart upload not once the body may have reached
+        the server (a retry would upload twice); a dataset part as a read.
         A server that stops taking the body (it reads the headers, then nothing) ends the
         upload with ``APITimeoutError`` once nothing was sent for the session's ``timeout``:
         silence on the wire ends a transfer in either direction.
@@ -411,6 +415,13 @@ class AsyncSession(Endpoints):
 
         @contextmanager
         def form() -> Iterator[tuple[Any, dict[str, str] | None]]:
+            if isinstance(upload, FilePart):
+                with (
+                    FileSlice(upload.file, upload.offset, upload.length) as part,
+                    stall.watching(part, upload.length),
+                ):
+                    yield part, _PART_HEADERS | {"Content-Length": str(upload.length)}
+                return
             data = aiohttp.FormData()
             for name, value in upload.fields.items():
                 data.add_field(name, value)
@@ -864,7 +875,7 @@ class _StallWatch:
         self.size = 0
 
     @contextmanager
-    def watching(self, stream: IO[bytes], size: int) -> Iterator[None]:
+    def watching(self, stream: IO[bytes] | FileSlice, size: int) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         every = min(self.silence / 4, 1.0 if self.on_progress is None else _PROGRESS_EVERY)

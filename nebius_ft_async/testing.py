@@ -25,7 +25,11 @@ polls, then ``active``, or ``error`` with a ``status_reason`` (an uploaded archi
 can be shown going through statuses with ``script_file``. A file's content is fetched as
 from the real service: ``GET /v1/files/{file_id}/content`` answers 302 with a signed link to
 object storage on another origin (``storage_url``), which refuses a request that carries an
-``Authorization`` header (400, as S3 does for a signed link) or a wrong signature (403).
+``Authorization`` header (400, as S3 does for a signed link), a wrong signature or an expired
+link (403; links live ``link_lifetime`` seconds). Datasets go up in parts as on the real
+service: parts are kept, a completed upload is ``COMPLETING`` for a poll and then
+``COMPLETED`` with the rows of the assembled JSON Lines (or ``FAILED`` saying which line is
+not), and datasets export as JSON Lines or CSV.
 
 Bad input is answered as the API's FastAPI app answers it: every query parameter and body the
 fake reads is checked against the API documents the pydantic way, and what they refuse gets a
@@ -48,6 +52,8 @@ This is a server, so it imports ``aiohttp.web``; the client's request path stays
 from __future__ import annotations
 
 import bisect
+import calendar
+import csv
 import hashlib
 import io
 import itertools
@@ -76,6 +82,7 @@ __all__ = ["FakeJob", "FakeModel", "FakeTokenFactory"]
 Outcome = Literal["succeeded", "failed", "cancelled"]
 ListOrder = Literal["newest_first", "oldest_first", "shuffled"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Fault = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 _T = TypeVar("_T")
 
 _encode = msgspec.json.Encoder().encode
@@ -96,6 +103,48 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> w
 
 
 _OPERATION_STATUS = {"validating_files": "queued", "queued": "queued", "running": "running"}
+
+
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+
+
+def _storage_error(status: int, code: str, message: str) -> web.Response:
+    """An S3-style error answer."""
+    body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    return web.Response(status=status, text=body, content_type="application/xml")
+
+
+def _exported(dataset: dict[str, Any], rows: list[dict[str, Any]], form: str) -> bytes:
+    """A dataset's rows as ``GET .../export`` gives them: JSON Lines, or CSV with a header
+    row of the schema's columns (JSON values other than strings written as JSON)."""
+    if form == "jsonl":
+        return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+    names = [column.get("name", "") for column in dataset.get("schema", [])]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(names)
+    for row in rows:
+        values = (row.get(name) for name in names)
+        writer.writerow(
+            "" if v is None else v if isinstance(v, str) else json.dumps(v) for v in values
+        )
+    return text.getvalue().encode()
+
+
+def _json_lines_rows(content: bytes) -> tuple[list[dict[str, Any]], str | None]:
+    """The rows of an assembled upload, or why it is not JSON Lines of objects."""
+    rows = []
+    for number, line in enumerate(content.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            return [], f"line {number} is not valid JSON"
+        if not isinstance(row, dict):
+            return [], f"line {number} is not a JSON object"
+        rows.append(row)
+    return rows, None
 
 
 def _not_found(detail: str) -> web.HTTPNotFound:
@@ -786,6 +835,7 @@ _QUERIES: dict[str, _Query] = {
     "operation_results": _CURSOR_PAGE,
     "dataset_content": {"limit": (_Int(ge=1, le=1000), 100), "offset": (_Int(ge=0), 0)},
     "dataset_upload": _PROJECT,
+    "export_dataset": {"format": (_Str(), "jsonl"), "limit": (_Nullable(_Int()), None)},
 }
 _QUERIES.update(create_model=_PROJECT, list_models=_PROJECT, upload_model_archive=_PROJECT)
 
@@ -1122,8 +1172,19 @@ class FakeTokenFactory:
         self.dataset_rows: dict[str, list[dict[str, Any]]] = {}
         self.dataset_uploads: dict[str, dict[str, Any]] = {}
         """Multipart dataset uploads by id; each one's ``parts`` list is what ``GET
-        .../parts`` answers (the API documents no way to send a part, so tests put them
-        there)."""
+        .../parts`` answers (a part sent is added there; a test may add records too)."""
+        self.part_contents: dict[str, bytes] = {}
+        """The bytes of each part sent, by part id."""
+        self.dataset_sources: dict[str, bytes] = {}
+        """The file a completed upload assembled, by the id of the dataset it made."""
+        self.upload_completing_polls = 1
+        """Polls a completed upload stays ``COMPLETING`` for before it is ``COMPLETED`` (or
+        ``FAILED``, when the assembled bytes are not JSON Lines of objects)."""
+        self.redirect_content = True
+        """Whether ``GET /v1/files/{file_id}/content`` redirects to the storage (as the real
+        service does) rather than answering with the content itself."""
+        self.link_lifetime = 900.0
+        """Seconds a signed storage link stays valid (``X-Amz-Expires``)."""
         self.models: dict[str, FakeModel] = {}
         """Custom models by the name the API gave them."""
         self.model_names: Literal["full", "short"] = "full"
@@ -1134,7 +1195,8 @@ class FakeTokenFactory:
         self._file_scripts: dict[str, tuple[list[str], str | None]] = {}
         self._host = host
         self._port = port
-        self._faults: list[tuple[str | None, Handler]] = []
+        self._faults: list[tuple[str | None, _Fault]] = []
+        self._storage_faults: list[Handler] = []
         self._ids = itertools.count(1)
         self._buckets: dict[str, _Bucket] = {}
         self._created: list[str] = []  # job ids in the order they were added
@@ -1295,18 +1357,21 @@ class FakeTokenFactory:
 
     def fail_next(
         self,
-        status: int | Literal["drop"] = 503,
+        status: int | Literal["drop", "lose-answer"] = 503,
         *,
         times: int = 1,
         retry_after: float | None = None,
         path: str | None = None,
     ) -> None:
         """Answer the next ``times`` requests (to paths containing ``path``, if given) with an
-        error ``status`` (429 carries ``Retry-After`` when ``retry_after`` is set), or drop the
-        connection without an answer."""
+        error ``status`` (429 carries ``Retry-After`` when ``retry_after`` is set), drop the
+        connection without an answer (``"drop"``), or do what the request asks and then drop
+        the connection, so that the client never learns it was done (``"lose-answer"``)."""
 
-        async def fault(request: web.Request) -> web.StreamResponse:
-            if status == "drop":
+        async def fault(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if status == "lose-answer":
+                await self._answer(request, handler)
+            if isinstance(status, str):
                 if request.transport is not None:
                     request.transport.close()
                 return web.Response()
@@ -1314,6 +1379,30 @@ class FakeTokenFactory:
             return _error(status, f"injected {status}", headers)
 
         self._faults.extend((path, fault) for _ in range(times))
+
+    def fail_storage_next(
+        self, fault: int | Literal["drop", "cut"] = 503, *, times: int = 1
+    ) -> None:
+        """Have the object storage answer the next ``times`` requests with an error status
+        (an S3-style XML body), drop the connection (``"drop"``), or send half of the
+        content and then close the connection (``"cut"``)."""
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            if fault == "cut":
+                content = self.file_contents.get(request.match_info.get("file_id", ""), b"")
+                response = web.StreamResponse(headers={"Content-Length": str(len(content))})
+                await response.prepare(request)
+                await response.write(content[: len(content) // 2])
+                if request.transport is not None:
+                    request.transport.close()
+                return response
+            if fault == "drop":
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response()
+            return _storage_error(fault, "InternalError", f"injected {fault}")
+
+        self._storage_faults.extend(answer for _ in range(times))
 
     def add_model(
         self,
@@ -1497,6 +1586,8 @@ class FakeTokenFactory:
             (routes.LIST_FILES, self._list_files),
             (routes.GET_FILE, self._get_file),
             (routes.FILE_CONTENT, self._file_content),
+            (routes.FILE_LINK, self._file_link),
+            (routes.DELETE_FILE, self._delete_file),
             (routes.LIST_OPERATIONS, self._list_operations),
             (routes.GET_OPERATION, self._get_operation),
             (routes.GET_OPERATION_ERRORS, self._operation_errors),
@@ -1508,6 +1599,10 @@ class FakeTokenFactory:
             (routes.CREATE_DATASET_UPLOAD, self._create_dataset_upload),
             (routes.LIST_DATASET_UPLOAD_PARTS, self._list_dataset_upload_parts),
             (routes.COMPLETE_DATASET_UPLOAD, self._complete_dataset_upload),
+            (routes.GET_DATASET_UPLOAD, self._get_dataset_upload),
+            (routes.UPLOAD_DATASET_PART, self._upload_dataset_part),
+            (routes.CANCEL_DATASET_UPLOAD, self._cancel_dataset_upload),
+            (routes.EXPORT_DATASET, self._export_dataset),
             (routes.CREATE_MODEL, self._create_model),
             (routes.LIST_MODELS, self._list_models),
             (routes.UPLOAD_MODEL_ARCHIVE, self._upload_model_archive),
@@ -1532,7 +1627,7 @@ class FakeTokenFactory:
         for index, (path, fault) in enumerate(self._faults):
             if path is None or path in request.path:
                 del self._faults[index]
-                return await fault(request)
+                return await fault(request, handler)
         if self.rate_limit is None or self.rate_burst is None:
             return await self._answer(request, handler)
         rate, size, now = self.rate_limit, self.rate_burst, time.monotonic()
@@ -1689,35 +1784,64 @@ class FakeTokenFactory:
 
     async def _file_content(self, request: web.Request) -> web.Response:
         file_id = self._file(request)
-        signature = self._link_signature(file_id)
-        link = f"{self.storage_url}/files/{file_id}?X-Amz-Expires=900&X-Amz-Signature={signature}"
-        raise web.HTTPFound(link)
+        if not self.redirect_content:
+            return web.Response(
+                body=self.file_contents.get(file_id, b""), content_type="application/octet-stream"
+            )
+        raise web.HTTPFound(self._signed_link(f"/files/{file_id}"))
 
-    def _link_signature(self, file_id: str) -> str:
-        return hashlib.sha256(f"{self._signature}/{file_id}".encode()).hexdigest()
+    async def _file_link(self, request: web.Request) -> web.Response:
+        return _json({"url": self._signed_link(f"/files/{self._file(request)}")})
 
-    async def _stored_content(self, request: web.Request) -> web.Response:
-        """Object storage: a signed link's content, for no other credentials."""
+    async def _delete_file(self, request: web.Request) -> web.Response:
+        file_id = self._file(request)
+        del self.files[file_id]
+        self.file_contents.pop(file_id, None)
+        return _json({"id": file_id, "object": "file", "deleted": True})
+
+    def _signed_link(self, path: str) -> str:
+        """A link to ``path`` on the storage, valid for ``link_lifetime`` seconds."""
+        issued = time.strftime(_AMZ_DATE, time.gmtime())
+        lifetime = f"{self.link_lifetime:g}"
+        signature = self._link_signature(path, issued, lifetime)
+        query = f"X-Amz-Date={issued}&X-Amz-Expires={lifetime}&X-Amz-Signature={signature}"
+        return f"{self.storage_url}{path}?{query}"
+
+    def _link_signature(self, path: str, issued: str, lifetime: str) -> str:
+        return hashlib.sha256(f"{self._signature}{path}/{issued}/{lifetime}".encode()).hexdigest()
+
+    def _storage_refusal(self, request: web.Request) -> web.Response | None:
+        """Why the storage refuses ``request`` (as S3 does), or ``None``."""
         self.storage_requests += 1
-        file_id = request.match_info["file_id"]
         if "Authorization" in request.headers:
-            return web.Response(
-                status=400,
-                text="<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism "
-                "allowed; only the X-Amz-Algorithm query parameter, Signature query string "
-                "parameter or the Authorization header should be specified</Message></Error>",
-                content_type="application/xml",
+            return _storage_error(
+                400,
+                "InvalidArgument",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+                "Signature query string parameter or the Authorization header should be "
+                "specified",
             )
-        signed = request.query.get("X-Amz-Signature") == self._link_signature(file_id)
-        if not signed or file_id not in self.file_contents:
-            return web.Response(
-                status=403,
-                text="<Error><Code>SignatureDoesNotMatch</Code></Error>",
-                content_type="application/xml",
-            )
-        return web.Response(
-            body=self.file_contents[file_id], content_type="application/octet-stream"
-        )
+        query = request.query
+        issued, lifetime = query.get("X-Amz-Date", ""), query.get("X-Amz-Expires", "")
+        if query.get("X-Amz-Signature") != self._link_signature(request.path, issued, lifetime):
+            return _storage_error(403, "SignatureDoesNotMatch", "The signature does not match")
+        # signed above, so both are as the fake wrote them
+        expires = calendar.timegm(time.strptime(issued, _AMZ_DATE)) + float(lifetime)
+        if time.time() >= expires:
+            return _storage_error(403, "AccessDenied", "Request has expired")
+        return None
+
+    async def _stored_content(self, request: web.Request) -> web.StreamResponse:
+        """Object storage: a signed link's content, for no other credentials."""
+        refusal = self._storage_refusal(request)
+        if refusal is not None:
+            return refusal
+        if self._storage_faults:
+            return await self._storage_faults.pop(0)(request)
+        content = self.file_contents.get(request.match_info["file_id"])
+        if content is None:
+            return _storage_error(404, "NoSuchKey", "The specified key does not exist.")
+        return web.Response(body=content, content_type="application/octet-stream")
 
     def _operation_body(self, job: FakeJob) -> dict[str, Any]:
         status = job.status()
@@ -1972,7 +2096,7 @@ class FakeTokenFactory:
 
     @staticmethod
     def _upload_body(upload: dict[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in upload.items() if key != "parts"}
+        return {key: upload[key] for key in ("id", "upload_info")}
 
     async def _create_dataset_upload(self, request: web.Request) -> web.Response:
         body = await self._checked_body(request, _CREATE_DATASET_UPLOAD, "dataset_upload")
@@ -1995,6 +2119,44 @@ class FakeTokenFactory:
         _query(request, "dataset_upload")
         return _json({"object": "list", "data": self._dataset_upload(request)["parts"]})
 
+    async def _upload_dataset_part(self, request: web.Request) -> web.Response:
+        _query(request, "dataset_upload")
+        upload = self._dataset_upload(request)
+        content = await request.read()
+        status = upload["upload_info"]["status"]
+        if status != "PENDING":
+            return _error(400, f"Upload {upload['id']} is {status}: it takes no more parts")
+        if not content:
+            return _error(400, "A part needs at least one byte")
+        part = {
+            "id": f"part-{next(self._ids):06d}",
+            "upload_id": upload["id"],
+            "status": "UPLOADED",
+            "created_at": int(time.time()),
+        }
+        upload["parts"].append(part)
+        self.part_contents[part["id"]] = content
+        return _json(part)
+
+    async def _get_dataset_upload(self, request: web.Request) -> web.Response:
+        _query(request, "dataset_upload")
+        upload = self._dataset_upload(request)
+        info = upload["upload_info"]
+        if info["status"] == "COMPLETING":
+            upload["completing_polls"] -= 1
+            if upload["completing_polls"] < 0:
+                self._assemble(upload)
+        return _json(self._upload_body(upload))
+
+    async def _cancel_dataset_upload(self, request: web.Request) -> web.Response:
+        _query(request, "dataset_upload")
+        upload = self._dataset_upload(request)
+        info = upload["upload_info"]
+        if info["status"] not in ("PENDING", "COMPLETING"):
+            return _error(400, f"Upload {upload['id']} is already {info['status']}")
+        info.update(status="CANCELLED", completed_at=int(time.time()))
+        return _json(self._upload_body(upload))
+
     async def _complete_dataset_upload(self, request: web.Request) -> web.Response:
         body = await self._checked_body(request, _COMPLETE_UPLOAD, "dataset_upload")
         upload = self._dataset_upload(request)
@@ -2006,7 +2168,34 @@ class FakeTokenFactory:
         unknown = [part_id for part_id in part_ids if part_id not in parts]
         if unknown or not part_ids:
             return _error(400, f"Unknown or missing parts: {unknown}")
-        planned = info["dataset"]
-        dataset = self._new_dataset(planned["name"], planned["schema"], planned["folder"], [])
-        info.update(status="COMPLETED", completed_at=int(time.time()), dataset=dataset)
+        upload["part_ids"] = part_ids
+        upload["completing_polls"] = self.upload_completing_polls
+        info["status"] = "COMPLETING"
+        if self.upload_completing_polls <= 0:
+            self._assemble(upload)
         return _json(self._upload_body(upload))
+
+    def _assemble(self, upload: dict[str, Any]) -> None:
+        """The dataset of a completed upload: its parts' bytes in ``part_ids`` order, read as
+        JSON Lines (the upload ``FAILED`` if they are not)."""
+        info = upload["upload_info"]
+        content = b"".join(self.part_contents.get(part_id, b"") for part_id in upload["part_ids"])
+        rows, problem = _json_lines_rows(content)
+        if problem is not None:
+            info.update(status="FAILED", completed_at=int(time.time()), error=problem)
+            return
+        planned = info["dataset"]
+        dataset = self._new_dataset(planned["name"], planned["schema"], planned["folder"], rows)
+        self.dataset_sources[dataset["id"]] = content
+        info.update(status="COMPLETED", completed_at=int(time.time()), dataset=dataset)
+
+    async def _export_dataset(self, request: web.Request) -> web.Response:
+        query = _query(request, "export_dataset")
+        dataset = self._dataset(request)
+        if query["format"] not in ("jsonl", "csv"):
+            return _error(400, f"Unsupported export format {query['format']!r}")
+        rows = self.dataset_rows[dataset["id"]]
+        if query["limit"] is not None:
+            rows = rows[: max(0, query["limit"])]
+        body = _exported(dataset, rows, query["format"])
+        return web.Response(body=body, content_type="text/plain", charset="utf-8")

@@ -15,7 +15,7 @@ from nebius_ft_async import (
     BadRequestError,
     Dataset,
     DatasetStatus,
-    NebiusError,
+    DatasetUploadStatus,
     NotFoundError,
     UnprocessableEntityError,
 )
@@ -94,8 +94,15 @@ async def test_a_multipart_upload_is_created_listed_and_completed(fake: FakeToke
         assert listed.data == parts
 
         done = await session.complete_dataset_upload(upload.id, part_ids=["part-1", "part-2"])
-        assert done["upload_info"]["status"] == "COMPLETED"
-        dataset_id = done["upload_info"]["dataset"]["id"]
+        assert done["upload_info"]["status"] == "COMPLETING"
+        completing = await session.get_dataset_upload(upload.id)  # for one poll
+        assert completing.upload_info.status is DatasetUploadStatus.COMPLETING
+        assert not completing.upload_info.status.is_terminal
+        completed = await session.get_dataset_upload(upload.id)
+        assert completed.upload_info.status is DatasetUploadStatus.COMPLETED
+        assert completed.upload_info.status.is_terminal
+        assert completed.upload_info.dataset is not None
+        dataset_id = completed.upload_info.dataset["id"]
         assert (await session.get_dataset(dataset_id)).name == "big"
 
         with pytest.raises(BadRequestError):  # completed already, and not retried
@@ -202,32 +209,6 @@ async def test_bad_arguments_are_refused_before_any_request(
         with pytest.raises(ValueError, match=named):
             await call(session)
     assert fake.requests == {}
-
-
-async def test_upload_dataset_refuses_and_creates_nothing(
-    fake: FakeTokenFactory, tmp_path: Path
-) -> None:
-    path = tmp_path / "train.jsonl"
-    path.write_bytes(b'{"text": "a"}\n' * 100)
-    progress: list[tuple[int, int]] = []
-    async with fake.session() as session:
-        with pytest.raises(NebiusError, match="not how the bytes of a part are sent") as refused:
-            await session.upload_dataset(
-                path,
-                name="big",
-                schema=COLUMNS,
-                folder="/u",
-                part_size=1024,
-                on_progress=lambda sent, total: progress.append((sent, total)),
-            )
-        assert "Nothing was created on the server" in str(refused.value)
-        with pytest.raises(FileNotFoundError):
-            await session.upload_dataset(tmp_path / "missing", name="n", schema=COLUMNS, folder="/")
-        with pytest.raises(ValueError, match="part_size"):
-            await session.upload_dataset(path, name="n", schema=COLUMNS, folder="/", part_size=0)
-        with pytest.raises(ValueError, match="on_progress"):
-            await session.upload_dataset(path, name="n", schema=COLUMNS, folder="/", on_progress=1)
-    assert fake.requests == {} and fake.dataset_uploads == {} and progress == []
 
 
 async def test_the_readme_sample_runs(fake: FakeTokenFactory) -> None:

@@ -2,8 +2,10 @@
 against them.
 
 ``tests/spec/`` holds copies of the API documents the fake plays (``nebius-ft-openapi.json``,
-authoritative, ``nebius-ft-extra-openapi.json`` and ``nebius-models-openapi.json``, from the
-project's shared ``spec/``; where two describe an operation the first wins). For every
+authoritative, ``nebius-ft-extra-openapi.json``, ``nebius-models-openapi.json`` and
+``nebius-more-openapi.json``, from the project's shared ``spec/``; where two describe an
+operation the first wins). Every operation they describe is either served or listed in
+``NOT_SERVED`` with the reason. For every
 operation the fake routes, hypothesis draws requests from the operation's parameters and body:
 valid ones, valid ones with one part broken, and junk (any JSON, any bytes, other content
 types, any query text). Every answer must be one the document lists for the operation (or 404
@@ -44,6 +46,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from nebius_ft_async import _dataset_models, _models
+from nebius_ft_async._routes import ROUTES
 from nebius_ft_async._urls import path_segment
 from nebius_ft_async.testing import FakeTokenFactory
 
@@ -52,6 +55,7 @@ DOCUMENTS = (
     "nebius-ft-openapi.json",
     "nebius-ft-extra-openapi.json",
     "nebius-models-openapi.json",
+    "nebius-more-openapi.json",
 )  # the first wins
 VALIDATES_INPUT = {"nebius-models-openapi.json"}
 """Assembled documents that list a 422 only where their sources showed one: FastAPI answers
@@ -63,7 +67,8 @@ Problem = tuple[tuple[str | int, ...], str]
 
 
 def resolved(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
-    """``node`` with every ``$ref`` replaced by what it names (kept as ``x-name``), and the
+    """``node`` with every ``$ref`` replaced by what it names (kept as ``x-name``; a schema
+    met again within itself stands for any value there), and the
     members of a union with a ``discriminator`` requiring their tag, as OpenAPI means it."""
     if isinstance(node, list):
         return [resolved(item, document, seen) for item in node]
@@ -71,11 +76,12 @@ def resolved(node: Any, document: dict[str, Any], seen: tuple[str, ...] = ()) ->
         return node
     if "$ref" in node:
         reference = node["$ref"]
-        assert reference not in seen, f"recursive {reference}"
+        name = reference.rsplit("/", 1)[-1]
+        if reference in seen:  # a type within itself (an option column's item): any value
+            return {"x-name": name}
         target: Any = document
         for part in reference.removeprefix("#/").split("/"):
             target = target[part]
-        name = reference.rsplit("/", 1)[-1]
         return {**resolved(target, document, (*seen, reference)), "x-name": name}
     out = {key: resolved(value, document, seen) for key, value in node.items()}
     if "discriminator" in out:
@@ -184,6 +190,13 @@ DECODERS: dict[tuple[str, str], msgspec.json.Decoder[Any]] = {
         _dataset_models.dataset_upload_parts_decoder
     ),
     ("POST", "/v1/datasets/uploads/{upload_id}/complete"): _dataset_models.any_json_decoder,
+    ("GET", "/v1/datasets/uploads/{upload_id}"): _dataset_models.dataset_upload_decoder,
+    ("POST", "/v1/datasets/uploads/{upload_id}/parts"): (
+        _dataset_models.dataset_upload_part_decoder
+    ),
+    ("POST", "/v1/datasets/uploads/{upload_id}/cancel"): _dataset_models.dataset_upload_decoder,
+    ("DELETE", "/v1/files/{file_id}"): _models.file_deleted_decoder,
+    ("GET", "/v1/files/{file_id}/link"): _models.file_link_decoder,
     ("POST", "/v0/models"): _models.custom_model_decoder,
     ("GET", "/v0/models"): _models.custom_model_list_decoder,
     ("POST", "/v0/models/upload"): _models.file_decoder,
@@ -192,7 +205,7 @@ DECODERS: dict[tuple[str, str], msgspec.json.Decoder[Any]] = {
     ("GET", "/v0/models/{vendor}/{full_name}"): _models.custom_model_decoder,
     ("DELETE", "/v0/models/{vendor}/{full_name}"): _models.custom_model_decoder,
 }
-RAW_BODIES = {("GET", "/v1/files/{file_id}/content")}
+RAW_BODIES = {("GET", "/v1/files/{file_id}/content"), ("GET", "/v1/datasets/{dataset_id}/export")}
 REFUSED_AS_BAD_REQUEST = {
     # 400 for a well-formed request the API refuses, and for a body FastAPI cannot parse
     ("POST", "/v1/fine_tuning/jobs"),  # an unknown training file; JSON not UTF-8, too deep
@@ -202,9 +215,40 @@ REFUSED_AS_BAD_REQUEST = {
     ("PATCH", "/v1/datasets/{dataset_id}"),  # JSON not UTF-8, too deep
     ("POST", "/v1/datasets/uploads"),  # JSON not UTF-8, too deep
     ("POST", "/v1/datasets/uploads/{upload_id}/complete"),  # unknown parts, done already
+    ("POST", "/v1/datasets/uploads/{upload_id}/parts"),  # an empty part, an upload done
+    ("POST", "/v1/datasets/uploads/{upload_id}/cancel"),  # an upload done already
+    ("GET", "/v1/datasets/{dataset_id}/export"),  # a format other than jsonl and csv
     ("POST", "/v0/models"),  # a source that is no known checkpoint, file or repository
     ("POST", "/v0/models/upload"),  # a broken multipart body
 }
+
+
+NOT_SERVED = {
+    ("GET", "/v1/models"): "the OpenAI-style model list: not called by the client",
+    ("DELETE", "/v1/models/{model}"): "inferred from cookbook code only: not called",
+    ("GET", "/v1/datasets"): "listing datasets: not called by the client yet",
+    ("DELETE", "/v1/datasets/{dataset_id}"): "deleting datasets: not called by the client yet",
+    ("GET", "/v1/datasets/{dataset_id}/query_templates"): "query templates: not called yet",
+    ("POST", "/v1/operations"): "creating operations (batch inference): not called yet",
+    ("POST", "/v1/operations/{operation_id}/cancel"): "cancelling operations: not called yet",
+    ("GET", "/v1/fine_tuning/models/spec-draft"): "spec-draft base models: not called yet",
+    ("GET", "/fine_tuning/models/spec-draft"): "the same list without /v1: not called",
+    ("GET", "/v0/dedicated_endpoints/templates"): "dedicated endpoints: not called yet",
+    ("GET", "/v0/dedicated_endpoints"): "dedicated endpoints: not called yet",
+    ("POST", "/v0/dedicated_endpoints"): "dedicated endpoints: not called yet",
+    ("PATCH", "/v0/dedicated_endpoints/{endpoint_id}"): "dedicated endpoints: not called yet",
+    ("DELETE", "/v0/dedicated_endpoints/{endpoint_id}"): "dedicated endpoints: not called yet",
+    ("POST", "/v1/batches"): "OpenAI-style batches: not called by the client",
+    ("GET", "/v1/batches"): "OpenAI-style batches: not called by the client",
+    ("GET", "/v1/batches/{batch_id}"): "OpenAI-style batches: not called by the client",
+    ("POST", "/v1/batches/{batch_id}/cancel"): "OpenAI-style batches: not called by the client",
+    ("GET", "/v1alpha1/fine_tuning/jobs/{job_id}/batches/{batch_index}"): "the alpha RL API",
+    ("POST", "/v1alpha1/fine_tuning/jobs/{job_id}/batches"): "the alpha RL API",
+    ("POST", "/v1alpha1/fine_tuning/jobs/{job_id}/batches/{batch_index}/samples"): "alpha RL",
+    ("GET", "/v1alpha1/fine_tuning/jobs/{job_id}/status"): "the alpha RL API",
+}
+"""Operations of the documents the fake does not serve, each with why: what the client
+does not call has nothing to play yet."""
 
 
 def test_the_fake_serves_only_documented_operations() -> None:
@@ -212,6 +256,14 @@ def test_the_fake_serves_only_documented_operations() -> None:
     routes = {(route.method, route.resource.canonical) for route in app.router.routes()}
     assert routes <= set(OPERATIONS), routes - set(OPERATIONS)
     assert {(op.method, op.path) for op in SERVED} == set(DECODERS) | RAW_BODIES
+
+
+def test_every_documented_operation_is_served_or_listed_as_not() -> None:
+    served = {(op.method, op.path) for op in SERVED}
+    assert not served & set(NOT_SERVED), served & set(NOT_SERVED)
+    assert set(OPERATIONS) == served | set(NOT_SERVED), set(OPERATIONS) - served - set(NOT_SERVED)
+    called = {(route.method, route.template) for route in ROUTES}
+    assert called <= served, called - served  # every route the client calls is played
 
 
 # -- what FastAPI would refuse: pydantic models built from the documents -----------------
@@ -604,8 +656,8 @@ def expected_problems(request: Request) -> list[Problem] | Literal["json", "pars
     for name, kind in checks.query.items():
         if name in given:
             problems += refusals(kind, given[name], ("query", name))
-    if operation.body is None:
-        return problems
+    if operation.body is None or operation.body[0] == "application/octet-stream":
+        return problems  # raw bytes: whatever they are, FastAPI reads them as they came
     if request.form is not None:
         return problems + form_problems(request)
     if not request.body:
@@ -809,8 +861,14 @@ def test_answers_conform_to_the_documents(served: Served, operation: Operation) 
         known_before = set(served.fake.jobs) | set(served.fake.files) | set(models)
         known_before |= {model.short_name for model in models.values()}
         known_before |= set(served.fake.datasets) | set(served.fake.dataset_uploads)
+        files, contents = dict(served.fake.files), dict(served.fake.file_contents)
         check(request, served.send(request), known_before)
-        served.fake.models.update(models)  # a deleted model comes back for the next request
+        # what a request deleted, completed or cancelled is back for the next one
+        served.fake.models.update(models)
+        served.fake.files.update(files)
+        served.fake.file_contents.update(contents)
+        for upload in served.fake.dataset_uploads.values():
+            upload["upload_info"]["status"] = "PENDING"
 
     run()
 
