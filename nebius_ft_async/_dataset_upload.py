@@ -109,8 +109,9 @@ class DatasetUploads(DatasetEndpoints):
         ``CANCELLED`` (``DatasetUploadError`` with the server's ``error``).
 
         A journal beside the file (``FILE.upload.json``) records the upload and each part
-        sent; after a crash, ``resume=True`` sends only the parts missing, and refuses a file
-        whose size or modification time changed. A failure that retries cannot mend, the
+        sent; after a crash, ``resume=True`` sends only the parts missing (with the part size
+        the upload began with), or only waits if it was completed already, and refuses a
+        file whose size or modification time changed. A failure that retries cannot mend, the
         ``timeout`` (seconds for the whole upload), or cancelling the caller cancels the
         upload on the server (given up to 5 s more) and removes the journal, unless
         ``keep_on_error=True``, which keeps both for a later ``resume=True``.
@@ -184,7 +185,6 @@ class _Run:
         self.size, self.print = stat.st_size, fingerprint(stat)
         self.on_progress = on_progress
         self.journal_path = journal_path(source)
-        self.journal: Journal | None = None
         self.upload_id: str | None = None
         self.finished = False  # the upload is over on the server: nothing to cancel
         self.sent: dict[int, int] = {}
@@ -214,9 +214,10 @@ class _Run:
             self.upload_id = journal.upload_id
             upload = await self.session.get_dataset_upload(journal.upload_id, **self.options)
             status = upload.upload_info.status
-            if status is not None and status != DatasetUploadStatus.PENDING:
+            if status is not None and status.is_terminal:
                 return await self._settled(upload)
-        self.journal = journal
+            if status == DatasetUploadStatus.COMPLETING:  # completed before the crash
+                return await self._assembled(journal.upload_id, poll_interval)
         plan = part_plan(self.size, journal.part_size)
         for index in journal.parts:
             self.sent[index] = plan[index][1]
@@ -232,8 +233,12 @@ class _Run:
         await self.session.complete_dataset_upload(
             journal.upload_id, part_ids=part_ids, **self.options
         )
+        return await self._assembled(journal.upload_id, poll_interval)
+
+    async def _assembled(self, upload_id: str, poll_interval: float) -> Dataset:
+        """Poll a completed upload until the server is done with it."""
         while True:
-            upload = await self.session.get_dataset_upload(journal.upload_id, **self.options)
+            upload = await self.session.get_dataset_upload(upload_id, **self.options)
             status = upload.upload_info.status
             if status is not None and status.is_terminal:
                 return await self._settled(upload)

@@ -258,3 +258,30 @@ async def test_bad_arguments_are_refused_before_any_request(
                 tmp_path / "empty.jsonl", name="n", schema=COLUMNS, folder="/"
             )
     assert fake.requests == {}
+
+
+async def test_an_upload_completed_before_a_crash_is_only_waited_for_on_resume(
+    fake: FakeTokenFactory, tmp_path: Path
+) -> None:
+    path = rows_file(tmp_path, count=20)
+    fake.upload_completing_polls = 10**9
+    async with fake.session() as session:
+        with pytest.raises(APITimeoutError):
+            await session.upload_dataset(
+                path,
+                name="rows",
+                schema=COLUMNS,
+                folder="/u",
+                timeout=0.3,
+                poll_interval=0.01,
+                keep_on_error=True,
+            )
+        upload = only_upload(fake)
+        assert upload["upload_info"]["status"] == "COMPLETING"
+        upload["completing_polls"] = 0  # the server gets there meanwhile
+        sent_before = part_posts(fake)
+        dataset = await session.upload_dataset(
+            path, name="rows", schema=COLUMNS, folder="/u", resume=True, poll_interval=0.01
+        )
+    assert part_posts(fake) == sent_before
+    assert fake.dataset_sources[dataset.id] == path.read_bytes()
