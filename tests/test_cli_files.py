@@ -269,3 +269,22 @@ async def test_interrupted_gives_exit_code_130() -> None:
             assert process.stderr is not None
             err = (await process.stderr.receive()).decode()
     assert code == 130 and "interrupted" in err
+
+
+async def test_link_prints_a_signed_url_and_delete_asks_first(fake: FakeTokenFactory) -> None:
+    async with fake.session() as session:
+        uploaded = await session.upload_file(GOOD.encode(), filename="a.jsonl")
+    link = await run(fake, "files", "link", uploaded.id)
+    assert link.code == 0, link.err
+    assert link.out.startswith(fake.storage_url + "/files/") and "X-Amz-Signature=" in link.out
+
+    refused = await run(fake, "files", "delete", uploaded.id)  # stdin is not a terminal
+    assert refused.code == 2 and "not deleted without confirmation" in refused.err
+    code, shown = await on_terminal(fake.url, fake.api_key, ["files", "delete", uploaded.id], b"n")
+    assert code == 1 and "not deleted" in shown and uploaded.id in fake.files
+    deleted = await run(fake, "files", "delete", uploaded.id, "--yes", "--json")
+    assert deleted.code == 0, deleted.err
+    assert deleted.json_lines() == [{"id": uploaded.id, "object": "file", "deleted": True}]
+    assert uploaded.id not in fake.files
+    missing = await run(fake, "files", "link", uploaded.id)
+    assert missing.code == 1 and "404" in missing.err

@@ -1,9 +1,11 @@
-"""``nebius-ft files upload|list|get|download``: data files on the API.
+"""``nebius-ft files upload|list|get|download|link|delete``: data files on the API.
 
 ``upload`` checks a fine-tuning file first (as ``files check`` does) and sends nothing when
 it has errors; ``download`` is atomic, as ``AsyncSession.download_file`` is: an interrupted
 download leaves no partial file under the destination's name. While a file is on the wire a
-progress bar shows on a terminal (a spinner while a file is checked).
+progress bar shows on a terminal (a spinner while a file is checked). ``link`` prints a
+signed download link (it is the file's key until it expires: printed, never logged);
+``delete`` asks first on a terminal and refuses without ``--yes`` otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ._shared import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    confirm,
     json_option,
     print_answer,
     print_data_report,
@@ -45,7 +48,8 @@ FINE_TUNE = "fine-tune"
 def add_file_actions(
     actions: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    """Add ``upload``, ``list``, ``get`` and ``download`` to the actions of ``files``."""
+    """Add ``upload``, ``list``, ``get``, ``download``, ``link`` and ``delete`` to the actions
+    of ``files``."""
     upload = actions.add_parser("upload", parents=[common], help="upload a data file")
     upload.add_argument("path")
     upload.add_argument(
@@ -83,6 +87,21 @@ def add_file_actions(
     json_option(download, "the file's details and the path written")
     timeout_option(download)
     download.set_defaults(run=files_download)
+
+    link = actions.add_parser(
+        "link", parents=[common], help="print a signed link to a file's content"
+    )
+    link.add_argument("file_id")
+    json_option(link, "the link as the server sent it")
+    timeout_option(link)
+    link.set_defaults(run=files_link)
+
+    delete = actions.add_parser("delete", parents=[common], help="delete an uploaded file")
+    delete.add_argument("file_id")
+    delete.add_argument("--yes", action="store_true", help="delete without asking")
+    json_option(delete, "the server's answer")
+    timeout_option(delete)
+    delete.set_defaults(run=files_delete)
 
 
 def _file_rows(file: FileObject) -> list[tuple[str, str]]:
@@ -177,4 +196,25 @@ async def files_download(session: AsyncSession, args: argparse.Namespace) -> int
         print_json({"file": details.json(), "path": str(written)})
     else:
         print(f"{file.id} -> {written} ({size_text(written.stat().st_size)})")
+    return EXIT_OK
+
+
+async def files_link(session: AsyncSession, args: argparse.Namespace) -> int:
+    """Run ``files link``; the exit code."""
+    response = await session.with_raw_response(session.file_link, args.file_id)
+    print_answer(response, args.json, lambda link: print(link.url, flush=True))
+    return EXIT_OK
+
+
+async def files_delete(session: AsyncSession, args: argparse.Namespace) -> int:
+    """Run ``files delete``; the exit code."""
+    if not confirm(
+        f"Delete file {args.file_id}?",
+        yes=args.yes,
+        refusal=f"files delete: {args.file_id} not deleted without confirmation",
+        declined="not deleted",
+    ):
+        return EXIT_FAILED
+    response = await session.with_raw_response(session.delete_file, args.file_id)
+    print_answer(response, args.json, lambda deleted: print(f"deleted {deleted.id}", flush=True))
     return EXIT_OK
