@@ -259,6 +259,8 @@ class DatasetEndpoints(Transport):
         size = (await anyio.Path(file).stat()).st_size
         offset = _count(offset, "offset", 0)
         length = size - offset if length is None else _count(length, "length", 1)
+        if length < 1:
+            raise ValueError(f"offset ({offset}) leaves no bytes of {file} ({size}) to send")
         if offset + length > size:
             raise ValueError(f"offset + length ({offset + length}) is past the end of {file}")
         part = FilePart(file, offset, length)

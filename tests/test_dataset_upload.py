@@ -285,3 +285,17 @@ async def test_an_upload_completed_before_a_crash_is_only_waited_for_on_resume(
         )
     assert part_posts(fake) == sent_before
     assert fake.dataset_sources[dataset.id] == path.read_bytes()
+
+
+async def test_a_part_outside_the_file_is_refused_before_any_request(
+    fake: FakeTokenFactory, tmp_path: Path
+) -> None:
+    path = rows_file(tmp_path, count=1)
+    size = path.stat().st_size
+    async with fake.session() as session:
+        for offset, length, named in ((size, None, "offset"), (0, size + 1, "past the end")):
+            with pytest.raises(ValueError, match=named):
+                await session.upload_dataset_part("upload-1", path, offset=offset, length=length)
+        with pytest.raises(ValueError, match="offset"):
+            await session.upload_dataset_part("upload-1", path, offset=-1)
+    assert fake.requests == {}
