@@ -24,10 +24,11 @@ def optional_timeout(name: str, value: float | None) -> float | None:
     return None if value is None else positive_seconds(name, value)
 
 
-def positive_count(name: str, value: int) -> int:
-    """``value`` if it is a whole number of at least 1; else ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+def positive_count(name: str, value: int, *, at_least: int = 1) -> int:
+    """``value`` if it is a whole number of at least ``at_least`` (1 unless told); else
+    ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < at_least:
+        raise ValueError(f"{name} must be a whole number of at least {at_least}, got {value!r}")
     return value
 
 

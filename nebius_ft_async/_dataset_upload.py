@@ -20,7 +20,7 @@ from ._dataset_models import Dataset, DatasetUpload, DatasetUploadStatus
 from ._dataset_rows import ROWS_CHECKED, row_problems
 from ._datasets import DatasetEndpoints, _dataset_fields, _text
 from ._errors import APITimeoutError, NebiusError
-from ._routes import CallOptions, Progress
+from ._routes import CallOptions, Progress, report_progress
 from ._upload_journal import (
     Journal,
     fingerprint,
@@ -291,12 +291,8 @@ class _Run:
             self._progress()
 
     def _progress(self) -> None:
-        if self.on_progress is None:
-            return
-        try:
-            self.on_progress(sum(self.sent.values()), self.size)
-        except Exception:
-            log.warning("on_progress (%r) raised; ignored", self.on_progress, exc_info=True)
+        if self.on_progress is not None:
+            report_progress(self.on_progress, sum(self.sent.values()), self.size)
 
     async def _save(self, journal: Journal) -> None:
         async with self.lock:

@@ -15,6 +15,7 @@ from typing import Any, Unpack
 import anyio
 import msgspec
 
+from ._checks import positive_count
 from ._dataset_models import Dataset, DatasetUpload, DatasetUploadPart, DatasetUploadParts
 from ._routes import (
     CANCEL_DATASET_UPLOAD,
@@ -257,8 +258,8 @@ class DatasetEndpoints(Transport):
         """
         path = upload_path(upload_id) + "/parts"
         size = (await anyio.Path(file).stat()).st_size
-        offset = _count(offset, "offset", 0)
-        length = size - offset if length is None else _count(length, "length", 1)
+        offset = positive_count("offset", offset, at_least=0)
+        length = size - offset if length is None else positive_count("length", length)
         if length < 1:
             raise ValueError(f"offset ({offset}) leaves no bytes of {file} ({size}) to send")
         if offset + length > size:
@@ -288,9 +289,3 @@ class DatasetEndpoints(Transport):
         call = Call(EXPORT_DATASET, path, download_to=target, on_progress=on_progress, **options)
         await self._perform(call)
         return target
-
-
-def _count(value: object, name: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ValueError(f"{name} must be an int of at least {least}, got {value!r}")
-    return value

@@ -1,4 +1,5 @@
-"""The API's routes in one table, and the description of one call. Pure.
+"""The API's routes in one table, and the description of one call. Pure, but for
+``report_progress``, which calls a transfer's progress callback.
 
 A ``Route`` is what an endpoint is: its method, its path template (ids shown as
 ``{job_id}``, which is what logs, hooks and traces name), how its answer is read, and
@@ -7,6 +8,7 @@ ids escaped and its query, what is sent, and the caller's ``timeout`` / ``max_re
 The endpoints describe calls; the session reads every one of them along one path.
 """
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -65,6 +67,17 @@ class _Nothing:
 
 Progress = Callable[[int, int | None], object]
 """Told how far a transfer got: bytes so far, and the total when known."""
+
+
+def report_progress(on_progress: Progress, done: int, total: int | None) -> None:
+    """Tell ``on_progress`` how far a transfer got; if it raises, that is logged and ignored
+    (a progress bar must not end a transfer)."""
+    try:
+        on_progress(done, total)
+    except Exception:
+        logging.getLogger("nebius_ft_async").warning(
+            "on_progress (%r) raised; ignored", on_progress, exc_info=True
+        )
 
 
 class Route(msgspec.Struct, Generic[T], frozen=True, gc=False):

@@ -60,7 +60,7 @@ from ._network import (
 from ._raw import Exchange, captured
 from ._redaction import KeyRedactor, storage_error_detail
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._routes import Call, FilePart, Progress, Route, Upload
+from ._routes import Call, FilePart, Progress, Route, Upload, report_progress
 from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, is_loopback_host, normalize_base_url
 from ._version import __version__
@@ -439,7 +439,7 @@ class AsyncSession(Endpoints):
         try:
             result = await self._exchange(call, form, None, self._transfer_timeout, deadline)
             if call.on_progress is not None:
-                _report_progress(call.on_progress, stall.size, stall.size)
+                report_progress(call.on_progress, stall.size, stall.size)
             return result
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -484,7 +484,7 @@ class AsyncSession(Endpoints):
                         received += len(chunk)
                         await file.write(chunk if inflater is None else inflater.feed(chunk))
                         if call.on_progress is not None:
-                            _report_progress(call.on_progress, received, response.content_length)
+                            report_progress(call.on_progress, received, response.content_length)
                     if inflater is not None:
                         await file.write(inflater.finish())
             expected = response.content_length
@@ -890,7 +890,7 @@ class _StallWatch:
             if position != last_position:
                 last_position, moved = position, now
                 if self.on_progress is not None:
-                    _report_progress(self.on_progress, position, size)
+                    report_progress(self.on_progress, position, size)
             if position >= size:
                 return  # all of it was taken: the answer's silence is the read timeout's
             if now - moved >= self.silence and task is not None:
@@ -904,13 +904,6 @@ class _StallWatch:
             yield
         finally:
             handle.cancel()
-
-
-def _report_progress(on_progress: Progress, done: int, total: int | None) -> None:
-    try:
-        on_progress(done, total)
-    except Exception:
-        log.warning("on_progress (%r) raised; ignored", on_progress, exc_info=True)
 
 
 def _request_id(headers: Mapping[str, str]) -> str | None:
