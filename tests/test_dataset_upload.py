@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +300,16 @@ async def test_a_part_outside_the_file_is_refused_before_any_request(
         with pytest.raises(ValueError, match="offset"):
             await session.upload_dataset_part("upload-1", path, offset=-1)
     assert fake.requests == {}
+
+
+async def test_the_readme_sample_runs(fake: FakeTokenFactory, tmp_path: Path) -> None:
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    section = readme.read_text().split("## Datasets", 1)[1].split("\n## ", 1)[0]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[1]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b'{"text": "hello"}\n')
+    async with fake.session() as session:
+        dataset = await namespace["upload_rows"](session, path)
+    assert fake.dataset_rows[dataset.id] == [{"text": "hello"}]
