@@ -77,6 +77,7 @@ class DatasetUploads(DatasetEndpoints):
         part_size: int = DEFAULT_PART_SIZE,
         concurrency: int = DEFAULT_UPLOAD_CONCURRENCY,
         on_progress: Progress | None = None,
+        on_part: Progress | None = None,
         resume: bool = False,
         keep_on_error: bool = False,
         check: bool = True,
@@ -100,7 +101,9 @@ class DatasetUploads(DatasetEndpoints):
         ``concurrency`` parts at once, each streamed from disk: memory stays small whatever
         the sizes. A JSON Lines file (``.jsonl``, ``.ndjson``) has its first rows checked
         against ``schema`` first, and nothing is sent if they do not fit (``check=False``
-        skips it). ``on_progress(sent, total)`` is told the bytes sent.
+        skips it). ``on_progress(sent, total)`` is told the bytes sent, ``on_part(done, parts)``
+        the parts the server has taken (those a resumed upload sent before count from the
+        start); once ``done == parts``, what is left is the server assembling the dataset.
 
         Each part is retried as the session retries reads (a part sent twice is harmless:
         only the ids given to complete are assembled). Once every part is in, the upload is
@@ -131,8 +134,9 @@ class DatasetUploads(DatasetEndpoints):
             raise ValueError(
                 f"concurrency must be at most {MAX_UPLOAD_CONCURRENCY}, got {concurrency}"
             )
-        if on_progress is not None and not callable(on_progress):
-            raise ValueError(f"on_progress must be callable, got {on_progress!r}")
+        for callback_name, callback in (("on_progress", on_progress), ("on_part", on_part)):
+            if callback is not None and not callable(callback):
+                raise ValueError(f"{callback_name} must be callable, got {callback!r}")
         poll_interval = positive_seconds(
             "poll_interval", poll_interval, at_least=self.min_poll_interval
         )
@@ -140,14 +144,14 @@ class DatasetUploads(DatasetEndpoints):
         options: CallOptions = {}
         if ai_project_id is not None:
             options["ai_project_id"] = _text(ai_project_id, "ai_project_id")
-        if check and source.suffix.lower() in _JSON_LINES_SUFFIXES:
-            problems = await anyio.to_thread.run_sync(_first_rows_problems, source, schema)
+        if check:
+            problems = await anyio.to_thread.run_sync(schema_problems, source, schema)
             if problems:
                 raise DatasetUploadError(
                     f"{source} does not fit the schema (nothing was sent; check=False skips "
                     "this check):\n  " + "\n  ".join(problems)
                 )
-        run = _Run(self, source, stat, options, on_progress)
+        run = _Run(self, source, stat, options, on_progress, on_part)
         try:
             with anyio.fail_after(timeout):
                 return await run.go(
@@ -164,7 +168,12 @@ class DatasetUploads(DatasetEndpoints):
             raise
 
 
-def _first_rows_problems(source: Path, schema: Sequence[Mapping[str, Any]]) -> list[str]:
+def schema_problems(source: Path, schema: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What ``upload_dataset`` finds wrong in the first rows of a JSON Lines file
+    (``.jsonl``, ``.ndjson``) given ``schema``: one line each, empty when they fit or the
+    file is of another kind (disk work: run it in a thread from async code)."""
+    if source.suffix.lower() not in _JSON_LINES_SUFFIXES:
+        return []
     with open(source, "rb") as file:
         lines = (line for _, line in zip(range(ROWS_CHECKED), file, strict=False))
         return row_problems(lines, schema)
@@ -180,10 +189,11 @@ class _Run:
         stat: os.stat_result,
         options: CallOptions,
         on_progress: Progress | None,
+        on_part: Progress | None,
     ) -> None:
         self.session, self.source, self.options = session, source, options
         self.size, self.print = stat.st_size, fingerprint(stat)
-        self.on_progress = on_progress
+        self.on_progress, self.on_part = on_progress, on_part
         self.journal_path = journal_path(source)
         self.upload_id: str | None = None
         self.finished = False  # the upload is over on the server: nothing to cancel
@@ -222,6 +232,7 @@ class _Run:
         for index in journal.parts:
             self.sent[index] = plan[index][1]
         self._progress()
+        self._parts(journal, len(plan))
         missing = iter([index for index in range(len(plan)) if index not in journal.parts])
         try:
             async with anyio.create_task_group() as group:
@@ -287,12 +298,17 @@ class _Run:
             )
             self.sent[index] = length
             journal.parts[index] = part.id
-            await self._save(journal)
             self._progress()
+            self._parts(journal, len(plan))
+            await self._save(journal)
 
     def _progress(self) -> None:
         if self.on_progress is not None:
             report_progress(self.on_progress, sum(self.sent.values()), self.size)
+
+    def _parts(self, journal: Journal, parts: int) -> None:
+        if self.on_part is not None:
+            report_progress(self.on_part, len(journal.parts), parts, name="on_part")
 
     async def _save(self, journal: Journal) -> None:
         async with self.lock:

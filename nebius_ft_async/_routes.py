@@ -69,14 +69,16 @@ Progress = Callable[[int, int | None], object]
 """Told how far a transfer got: bytes so far, and the total when known."""
 
 
-def report_progress(on_progress: Progress, done: int, total: int | None) -> None:
-    """Tell ``on_progress`` how far a transfer got; if it raises, that is logged and ignored
-    (a progress bar must not end a transfer)."""
+def report_progress(
+    on_progress: Progress, done: int, total: int | None, *, name: str = "on_progress"
+) -> None:
+    """Tell ``on_progress`` (the argument called ``name``) how far a transfer got; if it
+    raises, that is logged and ignored (a progress bar must not end a transfer)."""
     try:
         on_progress(done, total)
     except Exception:
         logging.getLogger("nebius_ft_async").warning(
-            "on_progress (%r) raised; ignored", on_progress, exc_info=True
+            "%s (%r) raised; ignored", name, on_progress, exc_info=True
         )
 
 

@@ -53,6 +53,7 @@ async def test_a_file_goes_up_in_parts_and_comes_back_as_the_dataset(
     path = rows_file(tmp_path)
     size = path.stat().st_size
     progress: list[tuple[int, int | None]] = []
+    parts_done: list[tuple[int, int | None]] = []
     async with fake.session() as session:
         dataset = await session.upload_dataset(
             path,
@@ -63,8 +64,10 @@ async def test_a_file_goes_up_in_parts_and_comes_back_as_the_dataset(
             concurrency=3,
             poll_interval=0.01,
             on_progress=lambda sent, total: progress.append((sent, total)),
+            on_part=lambda done, total: parts_done.append((done, total)),
         )
     parts = -(-size // 1000)
+    assert parts_done == [(done, parts) for done in range(parts + 1)]
     assert part_posts(fake) == parts
     assert fake.dataset_sources[dataset.id] == path.read_bytes()  # byte-identical, in order
     assert fake.dataset_rows[dataset.id][199] == {"text": "row 199", "n": 199}
@@ -105,9 +108,17 @@ async def test_an_upload_stopped_after_k_parts_resumes_with_the_rest(
         assert only_upload(fake)["upload_info"]["status"] == "PENDING"  # kept, as asked
         sent_before = part_posts(fake)
 
+        parts_done: list[int] = []
         dataset = await session.upload_dataset(
-            path, name="rows", schema=COLUMNS, folder="/u", resume=True, poll_interval=0.01
+            path,
+            name="rows",
+            schema=COLUMNS,
+            folder="/u",
+            resume=True,
+            poll_interval=0.01,
+            on_part=lambda done, _total: parts_done.append(done),
         )
+    assert parts_done == list(range(k, parts + 1))  # those sent before count from the start
     assert part_posts(fake) - sent_before == parts - k
     assert fake.dataset_sources[dataset.id] == path.read_bytes()
     assert len(fake.datasets) == 1 and len(fake.dataset_uploads) == 1
@@ -237,6 +248,7 @@ async def test_the_timeout_bounds_the_whole_upload_and_cancels_it(
         ({"concurrency": 0}, "concurrency"),
         ({"concurrency": 65}, "concurrency"),
         ({"on_progress": 1}, "on_progress"),
+        ({"on_part": "x"}, "on_part"),
         ({"poll_interval": 0}, "poll_interval"),
         ({"timeout": -1}, "timeout"),
         ({"name": ""}, "name"),

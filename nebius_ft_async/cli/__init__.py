@@ -6,7 +6,11 @@ download what they made, serve a fake API for tests, run a demo.
     nebius-ft demo                               # no account, no network
     nebius-ft files upload train.jsonl [--purpose P] [--no-check] [--json] [--timeout S]
     nebius-ft files list [--limit N] [--purpose P]
-    nebius-ft files get FILE_ID | files download FILE_ID DEST
+    nebius-ft files get FILE_ID | files download FILE_ID DEST | files link FILE_ID
+    nebius-ft files delete FILE_ID [--yes]
+    nebius-ft datasets upload rows.jsonl --name N --schema text:string --folder /datasets
+        [--part-size 64M] [--concurrency 4] [--resume] [--keep-on-error] [--no-check]
+    nebius-ft datasets export DATASET_ID DEST [--format jsonl|csv] | datasets get DATASET_ID
     nebius-ft jobs create --model M --training-file F [--epochs N] ... [--yes|--dry-run] [--wait]
     nebius-ft jobs list [--limit N]
     nebius-ft jobs cancel ftjob-abc [--yes]
@@ -31,8 +35,8 @@ confirmation was declined; 2 bad usage or settings (no key); 124 ``--timeout`` r
 
 ``--json`` of every command that talks to the API prints what the server sent, every field
 included, one JSON object per line (for a list, one per item of every page).
-``jobs create``, ``jobs cancel``, ``models deploy`` and ``models delete`` ask before they act
-when stdin is a terminal, and refuse without ``--yes`` when it is not.
+``jobs create``, ``jobs cancel``, ``files delete``, ``models deploy`` and ``models delete``
+ask before they act when stdin is a terminal, and refuse without ``--yes`` when it is not.
 
 A number the server sends that cannot be shown (a time past the year 9999, a loss of NaN, a
 step count of 4000 digits) is shown as "-"; ``--json`` prints it as sent.
@@ -61,6 +65,7 @@ from .._models import FineTuningJob
 from .._session import AsyncSession
 from .._urls import normalize_base_url
 from ..mcp import add_command as add_mcp_command
+from ._datasets import add_datasets_command
 from ._display import count_text, install_log_handler, steps_text, when_text
 from ._fake import add_fake_command
 from ._files import add_files_command
@@ -143,6 +148,7 @@ COMMANDS: list[Callable[[Subcommands, argparse.ArgumentParser], None]] = [
     _add_jobs,
     add_read_commands,
     add_files_command,
+    add_datasets_command,
     add_models_command,
     add_mcp_command,
     add_fake_command,

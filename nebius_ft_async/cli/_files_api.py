@@ -11,7 +11,6 @@ signed download link (it is the file's key until it expires: printed, never logg
 from __future__ import annotations
 
 import argparse
-import stat
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -36,6 +35,7 @@ from ._shared import (
     print_rows,
     print_table,
     size_text,
+    size_to_upload,
     spinner,
     timeout_option,
     transfer_bar,
@@ -121,13 +121,7 @@ def _file_rows(file: FileObject) -> list[tuple[str, str]]:
 async def files_upload(session: AsyncSession, args: argparse.Namespace) -> int:
     """Run ``files upload``; the exit code."""
     path = Path(args.path)
-    try:
-        info = await anyio.Path(path).stat()
-    except OSError as error:
-        print(f"nebius-ft: cannot read {path}: {error.strerror or error}", file=sys.stderr)
-        return EXIT_USAGE
-    if not stat.S_ISREG(info.st_mode):
-        print(f"nebius-ft: cannot upload {path}: not a file", file=sys.stderr)
+    if await size_to_upload(path) is None:
         return EXIT_USAGE
     if args.purpose == FINE_TUNE and not args.no_check:
         with spinner(f"checking {path.name}"):

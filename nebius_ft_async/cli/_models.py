@@ -14,12 +14,8 @@ server gave, short or full (``vendor/...``): the library addresses either.
 from __future__ import annotations
 
 import argparse
-import stat
 import sys
 from pathlib import Path
-from typing import Any
-
-import anyio
 
 from .._custom_models import hf_source
 from .._models import CustomModel
@@ -40,8 +36,11 @@ from ._shared import (
     print_raw,
     print_rows,
     print_table,
+    project_option,
+    project_options,
     seconds,
     size_text,
+    size_to_upload,
     timeout_option,
     transfer_bar,
 )
@@ -59,7 +58,7 @@ def add_models_command(
     _add_deploy(actions, common)
 
     listing = actions.add_parser("list", parents=[common], help="list custom models")
-    _project_option(listing, "list the models of this AI Studio project")
+    project_option(listing, "list the models of this AI Studio project")
     json_option(listing, "one model per line")
     timeout_option(listing)
     listing.set_defaults(run=models_list)
@@ -116,7 +115,7 @@ def _add_deploy(
         help="the model the adapter belongs to (default with --job: the job's model)",
     )
     deploy.add_argument("--description", help="a description of the model")
-    _project_option(deploy, "deploy into this AI Studio project")
+    project_option(deploy, "deploy into this AI Studio project")
     deploy.add_argument("--yes", action="store_true", help="deploy without asking")
     deploy.add_argument(
         "--dry-run", action="store_true", help="print the request body; send nothing"
@@ -128,30 +127,8 @@ def _add_deploy(
     deploy.set_defaults(run=models_deploy)
 
 
-def _project_option(parser: argparse.ArgumentParser, help: str) -> None:
-    parser.add_argument("--ai-project-id", metavar="PROJECT_ID", help=help)
-
-
 def _interval_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--interval", type=seconds, default=5.0, metavar="SECONDS", help=help)
-
-
-def _project(args: argparse.Namespace) -> dict[str, Any]:
-    """The call options of the endpoints that take a project: only when one is given."""
-    return {} if args.ai_project_id is None else {"ai_project_id": args.ai_project_id}
-
-
-async def _archive_size(path: Path) -> int | None:
-    """The archive's size, or ``None`` (said on stderr) when it is not a file to upload."""
-    try:
-        info = await anyio.Path(path).stat()
-    except OSError as error:
-        print(f"nebius-ft: cannot read {path}: {error.strerror or error}", file=sys.stderr)
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        print(f"nebius-ft: cannot upload {path}: not a file", file=sys.stderr)
-        return None
-    return info.st_size
 
 
 async def _planned(session: AsyncSession, args: argparse.Namespace) -> CustomModelRequest:
@@ -181,7 +158,7 @@ async def _planned(session: AsyncSession, args: argparse.Namespace) -> CustomMod
 async def models_deploy(session: AsyncSession, args: argparse.Namespace) -> int:
     """Run ``models deploy``; the exit code."""
     archive = None if args.archive is None else Path(args.archive)
-    size = None if archive is None else await _archive_size(archive)
+    size = None if archive is None else await size_to_upload(archive)
     if archive is not None and size is None:
         return EXIT_USAGE
     request = await _planned(session, args)
@@ -205,7 +182,7 @@ async def models_deploy(session: AsyncSession, args: argparse.Namespace) -> int:
     if archive is not None:
         with transfer_bar(f"uploading {archive.name}") as on_progress:
             uploaded = await session.upload_model_archive(
-                archive, on_progress=on_progress, **_project(args)
+                archive, on_progress=on_progress, **project_options(args)
             )
         source = uploaded.id
     response = await session.with_raw_response(
@@ -214,7 +191,7 @@ async def models_deploy(session: AsyncSession, args: argparse.Namespace) -> int:
         base_model=request.base_model,
         source=source,
         description=request.description,
-        **_project(args),
+        **project_options(args),
     )
     model = response.parse()
     if args.json:
@@ -289,7 +266,7 @@ def _created_text(created_at: int | str | None) -> str:
 
 async def models_list(session: AsyncSession, args: argparse.Namespace) -> int:
     """Run ``models list``; the exit code."""
-    response = await session.with_raw_response(session.list_models, **_project(args))
+    response = await session.with_raw_response(session.list_models, **project_options(args))
     if args.json:
         sent = response.json()
         for item in sent if isinstance(sent, list) else []:

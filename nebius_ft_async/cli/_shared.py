@@ -9,11 +9,14 @@ output alike.
 from __future__ import annotations
 
 import argparse
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import msgspec
 
 from .._checks import positive_seconds
@@ -51,6 +54,30 @@ def interval_option(parser: argparse.ArgumentParser) -> None:
 
 def json_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as the API sent it")
+
+
+def project_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--ai-project-id PROJECT_ID``, for the commands whose calls work within a project."""
+    parser.add_argument("--ai-project-id", metavar="PROJECT_ID", help=help)
+
+
+def project_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The call options of ``project_option``: only when a project is given."""
+    return {} if args.ai_project_id is None else {"ai_project_id": args.ai_project_id}
+
+
+async def size_to_upload(path: Path) -> int | None:
+    """The size of the file at ``path``, or ``None`` (said on stderr) when it is not a file
+    to upload."""
+    try:
+        info = await anyio.Path(path).stat()
+    except OSError as error:
+        print(f"nebius-ft: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        print(f"nebius-ft: cannot upload {path}: not a file", file=sys.stderr)
+        return None
+    return info.st_size
 
 
 def seconds(text: str) -> float:
@@ -157,26 +184,48 @@ def transfer_bar(text: str) -> Iterator[Progress | None]:
     """A progress bar on stderr (bytes done of the total, speed, time left) while the block
     runs, on a terminal that can redraw: the ``on_progress`` to give the transfer. ``None``
     otherwise, and nothing is drawn."""
+    with _bar(text, parts=False) as callbacks:
+        yield None if callbacks is None else callbacks[0]
+
+
+@contextmanager
+def parts_bar(text: str, finishing: str) -> Iterator[tuple[Progress, Progress] | None]:
+    """``transfer_bar`` with the parts done of the total beside the bytes: the
+    ``on_progress`` and ``on_part`` to give ``upload_dataset`` (``None`` where nothing is
+    drawn). Once every part is done, the bar says ``finishing`` instead of ``text``."""
+    with _bar(text, parts=True, finishing=finishing) as callbacks:
+        yield callbacks
+
+
+@contextmanager
+def _bar(
+    text: str, *, parts: bool, finishing: str = ""
+) -> Iterator[tuple[Progress, Progress] | None]:
     if not can_draw():
         yield None
         return
     from rich import progress as bars
     from rich.console import Console
 
-    columns = (
+    columns: list[str | bars.ProgressColumn] = [
         bars.TextColumn("{task.description}"),
         bars.BarColumn(),
         bars.DownloadColumn(),
-        bars.TransferSpeedColumn(),
-        bars.TimeRemainingColumn(),
-    )
+    ]
+    if parts:
+        columns.append(bars.TextColumn("{task.fields[parts]}"))
+    columns += [bars.TransferSpeedColumn(), bars.TimeRemainingColumn()]
     with bars.Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(text, total=None)
+        task = bar.add_task(text, total=None, parts="")
 
         def on_progress(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
-        yield on_progress
+        def on_part(done: int, total: int | None) -> None:
+            described = finishing if done == total else text
+            bar.update(task, parts=f"parts {done}/{total}", description=described)
+
+        yield on_progress, on_part
 
 
 def size_text(count: int) -> str:
