@@ -1,15 +1,27 @@
 """Transfers: a dataset uploaded in parts against one streamed upload_file of the same bytes,
 and a download through a storage redirect against a direct one.
 
-    python benchmarks/transfers.py                  # 2 GiB up, 1 GiB down, 3 runs (minutes)
+    python benchmarks/transfers.py                  # 2 GiB up (3 runs), 1 GiB down (7 runs)
     python benchmarks/transfers.py --quick          # tiny sizes, one run: a smoke test
+    python benchmarks/transfers.py --instructions-mib 64   # the redirect's cost (valgrind)
 
 A server process on 127.0.0.1 plays the API (create / part / complete / get of a multipart
 upload, ``POST /v1/files``) and, on a second port, the object storage; it reads every body
 and keeps only its length, and serves a download from a reused buffer. Each measured transfer
-runs in a fresh client process, which reports its wall time and its peak RSS growth
-(``ru_maxrss`` at the end minus the RSS just before the transfer). Ratios are per run (each
-run measures both sides back to back) and reported as min / median.
+runs in a fresh client process, which reports its wall time, its CPU time (user + system)
+and its peak RSS growth (``ru_maxrss`` at the end minus the RSS just before the transfer).
+Ratios are per run (each run measures both sides back to back; the download pairs alternate
+which goes first) and reported as min / median. Downloads land on ``/dev/shm`` where it can
+be written, so that disk writeback does not time the disk, after one download not measured
+(the first one allocates the pages the others reuse).
+
+Wall and CPU time of a loopback download swing by tens of percent between runs on a shared
+machine, more than a redirect can cost. ``--instructions-mib N`` counts instead, with
+valgrind's callgrind, the user-space instructions of client processes: a direct download of
+N MiB, one through the redirect, and a direct one of 2N MiB. Redirect minus direct is what
+following the redirect costs; 2N minus N is what streaming costs per MiB; together they give
+the ratio of throughputs at ``--download-mib`` (kernel work is not counted: the redirect
+adds one connection to it).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -37,7 +50,6 @@ _BUFFER = bytes(_CHUNK)
 def _server(port_file: str) -> None:
     """The API and the storage, until killed."""
     uploads: dict[str, int] = {}
-    size = int(os.environ["BENCH_DOWNLOAD_BYTES"])
 
     async def drain(request: web.Request) -> int:
         received = 0
@@ -67,6 +79,7 @@ def _server(port_file: str) -> None:
         return web.json_response({"id": "dataset-1", "metadata": {"bytes": uploads["upload-1"]}})
 
     async def stream(request: web.Request) -> web.StreamResponse:
+        size = int(request.query["bytes"])
         response = web.StreamResponse(headers={"Content-Length": str(size)})
         await response.prepare(request)
         left = size
@@ -79,7 +92,8 @@ def _server(port_file: str) -> None:
     async def content(request: web.Request) -> web.StreamResponse:
         if request.query.get("direct"):
             return await stream(request)
-        raise web.HTTPFound(f"{storage_origin}/object?X-Amz-Signature=s")
+        size = request.query["bytes"]
+        raise web.HTTPFound(f"{storage_origin}/object?X-Amz-Signature=s&bytes={size}")
 
     async def main() -> None:
         nonlocal storage_origin
@@ -118,6 +132,8 @@ def _client(mode: str, base_url: str, path: str, part_size: int, concurrency: in
     async def main() -> float:
         async with AsyncSession("bench-key", base_url=base_url, timeout=600) as session:
             before = _rss_bytes()
+            start_usage = resource.getrusage(resource.RUSAGE_SELF)
+            cpu_before = start_usage.ru_utime + start_usage.ru_stime
             started = time.perf_counter()
             if mode == "upload_file":
                 await session.upload_file(path)
@@ -133,11 +149,15 @@ def _client(mode: str, base_url: str, path: str, part_size: int, concurrency: in
                     poll_interval=0.01,
                 )
             else:
-                extra = {"direct": "1"} if mode == "direct" else None
+                extra = {"bytes": os.environ["BENCH_DOWNLOAD_BYTES"]}
+                if mode == "direct":
+                    extra["direct"] = "1"
                 await session.download_file("file-1", path, extra_query=extra)
             seconds = time.perf_counter() - started
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-            print(json.dumps({"seconds": seconds, "rss_growth": max(0, peak - before)}))
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            peak = used.ru_maxrss * 1024
+            cpu = used.ru_utime + used.ru_stime - cpu_before
+            print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_growth": max(0, peak - before)}))
             return seconds
 
     asyncio.run(main())
@@ -146,8 +166,54 @@ def _client(mode: str, base_url: str, path: str, part_size: int, concurrency: in
 def _measure(mode: str, base_url: str, path: str, options: argparse.Namespace) -> dict[str, float]:
     command = [sys.executable, __file__, "--client", mode, base_url, path]
     command += ["--part-size", str(options.part_size), "--concurrency", str(options.concurrency)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800)
+    environment = {**os.environ, "BENCH_DOWNLOAD_BYTES": str(options.download_mib * _CHUNK)}
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=1800, env=environment
+    )
     return json.loads(done.stdout)
+
+
+def _instructions(mode: str, base_url: str, path: str, mib: int) -> int:
+    """User-space instructions of one client process (callgrind), downloading ``mib``."""
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    command += [sys.executable, __file__, "--client", mode, base_url, path]
+    environment = {**os.environ, "BENCH_DOWNLOAD_BYTES": str(mib * _CHUNK)}
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=1800, env=environment
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    assert found is not None, done.stderr[-2000:]
+    return int(found[1])
+
+
+def _instruction_report(base_url: str, target: str, options: argparse.Namespace) -> None:
+    """The redirect's cost in instructions: what following it adds to a download of ``N``
+    MiB (redirect minus direct), against what streaming costs per MiB (``2N`` minus ``N``),
+    and the ratio of throughputs at ``--download-mib`` that these imply."""
+    n = options.instructions_mib
+    extra, per_mib = [], []
+    for _ in range(options.runs):
+        direct_n = _instructions("direct", base_url, target, n)
+        redirect_n = _instructions("redirect", base_url, target, n)
+        direct_2n = _instructions("direct", base_url, target, 2 * n)
+        extra.append(redirect_n - direct_n)
+        per_mib.append((direct_2n - direct_n) / n)
+    whole = statistics.median(per_mib) * options.download_mib
+    ratios = [whole / (whole + cost) for cost in extra]
+    print(f"| what (callgrind, user-space instructions; {options.runs} runs) | min / median |")
+    print("|---|---|")
+    print(
+        f"| following the redirect: extra instructions | {min(extra):,} / "
+        f"{statistics.median(extra):,.0f} |"
+    )
+    print(
+        f"| streaming: instructions per MiB | {min(per_mib):,.0f} / "
+        f"{statistics.median(per_mib):,.0f} |"
+    )
+    print(
+        f"| implied throughput through the redirect / direct at {options.download_mib} MiB | "
+        f"{_ratio_text(ratios)} |"
+    )
 
 
 def _ratio_text(values: list[float]) -> str:
@@ -162,6 +228,14 @@ def main() -> None:
     parser.add_argument("--part-size", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--download-runs", type=int, default=7)
+    parser.add_argument(
+        "--instructions-mib",
+        type=int,
+        metavar="N",
+        help="instead: count the client's instructions (callgrind) for downloads of N and 2N "
+        "MiB, direct and through the redirect",
+    )
     parser.add_argument("--client", nargs=3, metavar="ARG", help=argparse.SUPPRESS)
     parser.add_argument("--server", metavar="PORT_FILE", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -173,47 +247,73 @@ def main() -> None:
         return
     if options.quick:
         options.upload_mib, options.download_mib, options.runs = 4, 4, 1
+        options.download_runs = 1
         options.part_size = 1024 * 1024
     with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "upload.bin"
-        with source.open("wb") as file:
-            for _ in range(options.upload_mib):
-                file.write(os.urandom(_CHUNK))
         port_file = Path(folder) / "port"
-        environment = {**os.environ, "BENCH_DOWNLOAD_BYTES": str(options.download_mib * _CHUNK)}
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--server", str(port_file)], env=environment
-        )
+        server = subprocess.Popen([sys.executable, __file__, "--server", str(port_file)])
         try:
             while not port_file.exists() or not port_file.read_text():
                 time.sleep(0.05)
             base_url = f"http://127.0.0.1:{port_file.read_text()}"
-            target = str(Path(folder) / "download.bin")
-            up, down, parts_rss, file_rss = [], [], [], []
+            # Downloads land on tmpfs where there is one: disk writeback would time the disk.
+            shm = Path("/dev/shm")
+            landing = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(folder)
+            target = str(landing / f"nebius-ft-bench-{os.getpid()}.bin")
+            if options.instructions_mib:
+                try:
+                    _instruction_report(base_url, target, options)
+                finally:
+                    Path(target).unlink(missing_ok=True)
+                return
+            source = Path(folder) / "upload.bin"
+            with source.open("wb") as file:
+                for _ in range(options.upload_mib):
+                    file.write(os.urandom(_CHUNK))
+            up, up_cpu, parts_rss, file_rss = [], [], [], []
             for _ in range(options.runs):
                 whole = _measure("upload_file", base_url, str(source), options)
                 parts = _measure("upload_dataset", base_url, str(source), options)
                 up.append(whole["seconds"] / parts["seconds"])  # throughput of parts / whole
+                up_cpu.append(whole["cpu"] / parts["cpu"])
                 parts_rss.append(parts["rss_growth"] / 2**20)
                 file_rss.append(whole["rss_growth"] / 2**20)
-                direct = _measure("direct", base_url, target, options)
-                redirected = _measure("redirect", base_url, target, options)
-                down.append(direct["seconds"] / redirected["seconds"])
+            down, down_cpu = [], []
+            try:
+                _measure("direct", base_url, target, options)  # warms the page cache up
+                for run in range(options.download_runs):
+                    pair = ["direct", "redirect"] if run % 2 == 0 else ["redirect", "direct"]
+                    seen = {}
+                    for mode in pair:
+                        Path(target).unlink()  # each download makes its file anew
+                        seen[mode] = _measure(mode, base_url, target, options)
+                    down.append(seen["direct"]["seconds"] / seen["redirect"]["seconds"])
+                    down_cpu.append(seen["direct"]["cpu"] / seen["redirect"]["cpu"])
+            finally:
+                Path(target).unlink(missing_ok=True)
         finally:
             server.kill()
             server.wait()
-    runs = f"{options.runs} run{'s' * (options.runs > 1)}"
-    print(f"| what | min / median ({runs}) |")
-    print("|---|---|")
+    print("| what | runs | min / median |")
+    print("|---|---|---|")
     print(
         f"| upload_dataset ({options.upload_mib} MiB, parts of {options.part_size // 2**20} MiB, "
-        f"{options.concurrency} at once): throughput / one upload_file | {_ratio_text(up)} |"
+        f"{options.concurrency} at once): throughput / one upload_file | {options.runs} | "
+        f"{_ratio_text(up)} |"
     )
-    print(f"| upload_dataset: peak RSS growth, MiB | {_ratio_text(parts_rss)} |")
-    print(f"| upload_file: peak RSS growth, MiB | {_ratio_text(file_rss)} |")
+    print(
+        f"| upload_dataset: client CPU efficiency / upload_file's (bytes per CPU second) | "
+        f"{options.runs} | {_ratio_text(up_cpu)} |"
+    )
+    print(f"| upload_dataset: peak RSS growth, MiB | {options.runs} | {_ratio_text(parts_rss)} |")
+    print(f"| upload_file: peak RSS growth, MiB | {options.runs} | {_ratio_text(file_rss)} |")
     print(
         f"| download_file ({options.download_mib} MiB) through a storage redirect: "
-        f"throughput / direct | {_ratio_text(down)} |"
+        f"throughput / direct | {options.download_runs} | {_ratio_text(down)} |"
+    )
+    print(
+        f"| download_file through a storage redirect: client CPU efficiency / direct | "
+        f"{options.download_runs} | {_ratio_text(down_cpu)} |"
     )
 
 

@@ -42,16 +42,24 @@ class FileSlice(io.RawIOBase):
         self._position = min(max(0, base + position), self._length)
         return self._position
 
-    def readinto(self, buffer: "memoryview | bytearray") -> int:  # type: ignore[override]
-        wanted = min(len(buffer), self._length - self._position)
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (the rest of the part if ``None`` or negative), read straight
+        from the file: one copy, not the two of ``RawIOBase.read``."""
+        left = self._length - self._position
+        wanted = left if size is None or size < 0 else min(size, left)
         if wanted <= 0:
-            return 0
+            return b""
         self._file.seek(self._offset + self._position)
-        read = self._file.readinto(memoryview(buffer)[:wanted])
-        if not read:
+        chunk = self._file.read(wanted)
+        if not chunk:
             raise OSError(f"{self._file.name} ended before the part did: it was cut meanwhile")
-        self._position += read
-        return read
+        self._position += len(chunk)
+        return chunk
+
+    def readinto(self, buffer: "memoryview | bytearray") -> int:  # type: ignore[override]
+        chunk = self.read(len(buffer))
+        memoryview(buffer)[: len(chunk)] = chunk
+        return len(chunk)
 
     def close(self) -> None:
         self._file.close()

@@ -22,10 +22,12 @@ def test_quick_run_prints_every_figure() -> None:
     ]
     labels = [
         "upload_dataset (4 MiB, parts of 1 MiB, 4 at once): throughput / one upload_file",
+        "upload_dataset: client CPU efficiency / upload_file's (bytes per CPU second)",
         "upload_dataset: peak RSS growth, MiB",
         "upload_file: peak RSS growth, MiB",
         "download_file (4 MiB) through a storage redirect: throughput / direct",
+        "download_file through a storage redirect: client CPU efficiency / direct",
     ]
-    assert rows[0] == "| what | min / median (1 run) |"
+    assert rows[0] == "| what | runs | min / median |"
     for row, label in zip(rows[1:], labels, strict=True):
-        assert re.fullmatch(rf"\| {re.escape(label)} \| {FIGURE} \|", row), row
+        assert re.fullmatch(rf"\| {re.escape(label)} \| 1 \| {FIGURE} \|", row), row
