@@ -107,7 +107,8 @@ class AsyncSession(Endpoints):
 
     Network: ``default_headers`` go with every request; the proxy comes from ``proxy=``, else
     (``trust_env``, on by default) from ``HTTPS_PROXY`` and its kin unless ``NO_PROXY``
-    covers the host; ``ssl`` takes an ``ssl.SSLContext`` (or ``False`` for a loopback API);
+    covers the host (the storage a download redirects to is looked up for its own host);
+    ``ssl`` takes an ``ssl.SSLContext`` (or ``False`` for a loopback API);
     ``client_session`` is an ``aiohttp.ClientSession`` of yours to send through, which the
     session neither closes nor changes.
 
@@ -216,6 +217,8 @@ class AsyncSession(Endpoints):
             self._proxy = None if found is None else checked_proxy(found, _PROXY_VARIABLES)
         else:
             self._proxy = None
+        # another origin (the storage a download redirects to) has its own environment proxy
+        self._storage_proxy_from_env = proxy is None and trust_env and client_session is None
         self._own_client = client_session is None
         # Sent with each request when the client is the user's (their defaults stay theirs),
         # and the key is when a proxy is used: aiohttp copies a session's default headers
@@ -313,13 +316,25 @@ class AsyncSession(Endpoints):
         return self._client
 
     @cached_property
-    def _foreign_options(self) -> dict[str, Any]:
-        """Request options for another origin: a certificate check even where the session
-        turned it off (``ssl=False`` is for a loopback API, not for the storage it names)."""
+    def _foreign_base_options(self) -> dict[str, Any]:
         options = dict(self._request_options)
         if self._ssl is False:
             options["ssl"] = create_default_context()
         return options
+
+    def _foreign_options(self, target: URL) -> dict[str, Any]:
+        """Request options for another origin: a certificate check even where the session
+        turned it off (``ssl=False`` is for a loopback API, not for the storage it names),
+        and the proxy the environment names for that origin (its own ``NO_PROXY`` rules),
+        or the session's ``proxy=`` when one was given."""
+        if not self._own_client:
+            return self._foreign_base_options
+        if self._storage_proxy_from_env:
+            found = environment_proxy(str(target.origin()))
+            proxy = None if found is None else checked_proxy(found, _PROXY_VARIABLES)
+        else:
+            proxy = self._proxy
+        return {**self._foreign_base_options, "proxy": proxy}
 
     def _client_for_another_origin(self) -> aiohttp.ClientSession:
         """The client a redirect to another origin (object storage) is followed with: the
@@ -334,8 +349,7 @@ class AsyncSession(Endpoints):
                 connector_owner=False,
                 timeout=self._timeout,
                 auto_decompress=False,
-                proxy=self._proxy,
-                trust_env=False,
+                trust_env=False,  # each request names its proxy: _foreign_options
             )
         return self._foreign_client
 
@@ -549,9 +563,10 @@ class AsyncSession(Endpoints):
                     if deadline is not None:
                         timeout = _within(wire, deadline - asyncio.get_running_loop().time())
                     # after the waits: close() may have run, or the loop be another one
-                    client = self._client
+                    client, options = self._client, self._request_options
                     if foreign:
                         client = self._client_for_another_origin()
+                        options = self._foreign_options(target)
                     elif (
                         client is None
                         or self._closed
@@ -577,7 +592,7 @@ class AsyncSession(Endpoints):
                                 data=data,
                                 allow_redirects=False,
                                 timeout=timeout,
-                                **(self._foreign_options if foreign else self._request_options),
+                                **options,
                             ) as response:
                                 status = response.status
                                 response_headers = response.headers

@@ -397,3 +397,60 @@ async def test_ai_project_id_goes_where_the_api_takes_it() -> None:
     ]
     with pytest.raises(ConfigurationError, match="ai_project_id must be a non-empty string"):
         AsyncSession(KEY, ai_project_id=" ")
+
+
+STORAGE_HOST = "storage.nebius.test"  # not this machine: only the proxy knows where it is
+
+
+async def storage_redirect(seen: Seen) -> tuple[str, Any, int, Any]:
+    """An API on 127.0.0.1 whose file content redirects to ``STORAGE_HOST`` (plain HTTP),
+    and the storage behind it (on another port of 127.0.0.1): the API's URL and runner, the
+    storage's port and runner."""
+
+    async def content(request: web.Request) -> web.Response:
+        seen.headers.append(dict(request.headers))
+        return web.Response(body=b"weights", content_type="application/octet-stream")
+
+    storage = web.Application()
+    storage.router.add_get("/bucket/weights", content)
+    storage_url, storage_runner = await serve(storage)
+    storage_port = port_of(storage_url)
+
+    async def redirect(request: web.Request) -> web.Response:
+        location = f"http://{STORAGE_HOST}:{storage_port}/bucket/weights?X-Amz-Signature=s"
+        raise web.HTTPFound(location)
+
+    api = web.Application()
+    api.router.add_get("/v1/files/{file_id}/content", redirect)
+    api_url, api_runner = await serve(api)
+    return api_url, api_runner, storage_port, storage_runner
+
+
+@pytest.mark.parametrize("bypassed", [False, True])
+async def test_a_storage_redirect_takes_the_proxy_the_environment_names_for_its_host(
+    monkeypatch: pytest.MonkeyPatch, bypassed: bool
+) -> None:
+    seen = Seen()
+    api_url, api_runner, storage_port, storage_runner = await storage_redirect(seen)
+    try:
+        async with ForwardProxy(("127.0.0.1", storage_port)) as proxy:
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)  # the loopback API is never proxied
+            monkeypatch.setenv("NO_PROXY", ".nebius.test" if bypassed else "other.example")
+            async with AsyncSession(
+                KEY, base_url=api_url, max_retries=0, allow_insecure_http=True
+            ) as session:
+                if bypassed:  # past the proxy, straight to a host no DNS knows
+                    with pytest.raises(APIConnectionError, match=STORAGE_HOST):
+                        await session.file_content("file-1")
+                else:
+                    assert await session.file_content("file-1") == b"weights"
+    finally:
+        await api_runner.cleanup()
+        await storage_runner.cleanup()
+    if bypassed:
+        assert proxy.request_lines == [] and seen.headers == []
+    else:
+        wanted = f"GET http://{STORAGE_HOST}:{storage_port}/bucket/weights?X-Amz-Signature=s"
+        assert proxy.request_lines == [f"{wanted} HTTP/1.1"]
+        assert KEY.encode() not in proxy.relayed
+        assert "Authorization" not in seen.headers[0]
