@@ -79,6 +79,7 @@ class DatasetUploads(DatasetEndpoints):
         on_progress: Progress | None = None,
         on_part: Progress | None = None,
         resume: bool = False,
+        journal: str | os.PathLike[str] | None = None,
         keep_on_error: bool = False,
         check: bool = True,
         poll_interval: float = 1.0,
@@ -111,10 +112,12 @@ class DatasetUploads(DatasetEndpoints):
         seconds until it is ``COMPLETED`` (the dataset is returned) or ``FAILED`` /
         ``CANCELLED`` (``DatasetUploadError`` with the server's ``error``).
 
-        A journal beside the file (``FILE.upload.json``) records the upload and each part
-        sent; after a crash, ``resume=True`` sends only the parts missing (with the part size
-        the upload began with), or only waits if it was completed already, and refuses a
-        file whose size or modification time changed. A failure that retries cannot mend, the
+        A journal beside the file (``FILE.upload.json``, or at ``journal`` when the file's
+        folder cannot be written: a place that cannot be written is refused before anything
+        is sent) records the upload and each part sent; after a crash, ``resume=True`` sends
+        only the parts missing (with the part size the upload began with), or only waits if
+        it was completed already, and refuses a file whose size or modification time
+        changed. A failure that retries cannot mend, the
         ``timeout`` (seconds for the whole upload), or cancelling the caller cancels the
         upload on the server (given up to 5 s more) and removes the journal, unless
         ``keep_on_error=True``, which keeps both for a later ``resume=True``.
@@ -141,6 +144,12 @@ class DatasetUploads(DatasetEndpoints):
             "poll_interval", poll_interval, at_least=self.min_poll_interval
         )
         timeout = optional_timeout("timeout", timeout)
+        journal_at = journal_path(source) if journal is None else Path(journal)
+        if not await anyio.to_thread.run_sync(os.access, journal_at.parent, os.W_OK):
+            raise ValueError(
+                f"cannot keep the upload's journal at {journal_at}: its folder cannot be "
+                "written (journal= names another place)"
+            )
         options: CallOptions = {}
         if ai_project_id is not None:
             options["ai_project_id"] = _text(ai_project_id, "ai_project_id")
@@ -151,7 +160,7 @@ class DatasetUploads(DatasetEndpoints):
                     f"{source} does not fit the schema (nothing was sent; check=False skips "
                     "this check):\n  " + "\n  ".join(problems)
                 )
-        run = _Run(self, source, stat, options, on_progress, on_part)
+        run = _Run(self, source, journal_at, stat, options, on_progress, on_part)
         try:
             with anyio.fail_after(timeout):
                 return await run.go(
@@ -186,6 +195,7 @@ class _Run:
         self,
         session: DatasetEndpoints,
         source: Path,
+        journal_at: Path,
         stat: os.stat_result,
         options: CallOptions,
         on_progress: Progress | None,
@@ -194,7 +204,7 @@ class _Run:
         self.session, self.source, self.options = session, source, options
         self.size, self.print = stat.st_size, fingerprint(stat)
         self.on_progress, self.on_part = on_progress, on_part
-        self.journal_path = journal_path(source)
+        self.journal_path = journal_at
         self.upload_id: str | None = None
         self.finished = False  # the upload is over on the server: nothing to cancel
         self.sent: dict[int, int] = {}

@@ -156,6 +156,16 @@ async def test_a_failed_upload_is_cancelled_unless_kept_and_then_resumed(
     assert list(fake.dataset_sources.values()) == [path.read_bytes()]
     assert not journal.exists()
 
+    elsewhere = tmp_path / "state.json"
+    fake.fail_next(400, path=PARTS)
+    args = [*UPLOAD, "--part-size", "1k", "--keep-on-error", "--journal", str(elsewhere)]
+    kept = await run(fake, "datasets", "upload", str(path), *args)
+    assert kept.code == 1 and elsewhere.exists() and not journal.exists()
+    args = [*UPLOAD, "--resume", "--journal", str(elsewhere)]
+    resumed = await run(fake, "datasets", "upload", str(path), *args)
+    assert resumed.code == 0, resumed.err
+    assert not elsewhere.exists() and len(fake.dataset_sources) == 2
+
 
 async def test_resume_sends_only_the_parts_missing(fake: FakeTokenFactory, tmp_path: Path) -> None:
     path = rows_file(tmp_path)

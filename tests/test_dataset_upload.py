@@ -325,3 +325,30 @@ async def test_the_readme_sample_runs(fake: FakeTokenFactory, tmp_path: Path) ->
     async with fake.session() as session:
         dataset = await namespace["upload_rows"](session, path)
     assert fake.dataset_rows[dataset.id] == [{"text": "hello"}]
+
+
+async def test_the_journal_can_be_kept_elsewhere_and_an_unwritable_place_is_refused(
+    fake: FakeTokenFactory, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    path = rows_file(data)
+    elsewhere = tmp_path / "state" / "rows.journal.json"
+    arguments: dict[str, Any] = {"name": "rows", "schema": COLUMNS, "folder": "/u"}
+    async with fake.session(max_retries=0) as session:
+        with pytest.raises(ValueError, match=r"cannot keep the upload.s journal .*\(journal="):
+            await session.upload_dataset(path, journal=elsewhere, **arguments)
+        assert fake.requests == {}  # refused before anything was sent
+        elsewhere.parent.mkdir()
+        fake.fail_next(400, path=PARTS)
+        with pytest.raises(BadRequestError):
+            await session.upload_dataset(
+                path, journal=elsewhere, keep_on_error=True, part_size=1000, **arguments
+            )
+        assert json.loads(elsewhere.read_bytes())["parts"] == {}
+        assert not (data / "rows.jsonl.upload.json").exists()
+        dataset = await session.upload_dataset(
+            path, journal=elsewhere, resume=True, poll_interval=0.01, **arguments
+        )
+    assert fake.dataset_sources[dataset.id] == path.read_bytes()
+    assert len(fake.dataset_uploads) == 1 and not elsewhere.exists()

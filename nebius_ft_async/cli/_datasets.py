@@ -104,6 +104,11 @@ def add_datasets_command(
         help="go on with the upload FILE.upload.json records (after a crash or --keep-on-error)",
     )
     upload.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="keep the journal there (default FILE.upload.json, beside the file)",
+    )
+    upload.add_argument(
         "--keep-on-error",
         action="store_true",
         help="on failure or Ctrl-C keep the upload and its journal for --resume (default: "
@@ -241,6 +246,7 @@ async def datasets_upload(session: AsyncSession, args: argparse.Namespace) -> in
             on_progress=on_progress,
             on_part=on_part,
             resume=args.resume,
+            journal=args.journal,
             keep_on_error=args.keep_on_error,
             check=False,  # checked above
             **project_options(args),
