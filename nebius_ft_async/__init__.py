@@ -24,7 +24,6 @@ from ._dataset_models import (
     DatasetUploadParts,
     DatasetUploadStatus,
 )
-from ._dataset_upload import DatasetUploadError
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -35,13 +34,19 @@ from ._errors import (
     BudgetRefusalError,
     ConfigurationError,
     ConflictError,
+    DatasetUploadError,
+    FileProcessingError,
     InternalServerError,
+    JobWaitError,
+    ModelDeploymentError,
     NebiusError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
     UnprocessableEntityError,
+    WaitError,
+    WaitTimeout,
 )
 from ._hooks import Hooks, RequestEvent, ResponseEvent, RetryEvent
 from ._models import (
@@ -78,13 +83,7 @@ from ._models import (
     WandbConfig,
 )
 from ._monitor import JobMonitor, as_completed, wait_for_jobs
-from ._polling import (
-    JobWaitError,
-    WaitTimeout,
-    follow_events,
-    wait_for_job,
-    wait_for_operation,
-)
+from ._polling import follow_events, wait_for_job, wait_for_operation
 from ._raw import RawResponse, undeclared_fields
 from ._requests import (
     CustomModelRequest,
@@ -104,7 +103,7 @@ from ._retry import RetryPolicy
 from ._routes import CallOptions
 from ._session import AsyncSession
 from ._version import __version__
-from ._waits import FileProcessingError, ModelDeploymentError, wait_for_file, wait_for_model
+from ._waits import wait_for_file, wait_for_model
 
 # a library logs, the application decides where that goes (see README: Logging)
 logging.getLogger("nebius_ft_async").addHandler(logging.NullHandler())
@@ -191,6 +190,7 @@ __all__ = [
     "SupervisedMethod",
     "UnprocessableEntityError",
     "ValidationErrorItem",
+    "WaitError",
     "WaitTimeout",
     "WandbConfig",
     "WandbIntegration",

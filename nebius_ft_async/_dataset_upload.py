@@ -18,8 +18,8 @@ import anyio
 from ._checks import optional_timeout, positive_count, positive_seconds
 from ._dataset_models import Dataset, DatasetUpload, DatasetUploadStatus
 from ._dataset_rows import ROWS_CHECKED, row_problems
-from ._datasets import DatasetEndpoints, _dataset_fields, _text
-from ._errors import APITimeoutError, NebiusError
+from ._datasets import DatasetEndpoints, dataset_fields, required_text
+from ._errors import APITimeoutError, DatasetUploadError, NebiusError
 from ._routes import CallOptions, Progress, report_progress
 from ._upload_journal import (
     Journal,
@@ -40,28 +40,6 @@ MAX_UPLOAD_CONCURRENCY = 64
 CANCEL_GRACE = 5.0
 """Seconds the server is given to cancel an upload that failed or was cancelled."""
 _JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class DatasetUploadError(NebiusError):
-    """A dataset upload that cannot end in a dataset: the server failed or cancelled it,
-    its file changed since a journal was written, or its rows do not fit the schema.
-
-    ``upload_id`` names the upload (``None`` before one was created), ``status`` is its last
-    status seen and ``error`` the server's reason (``None`` if it gave none).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        upload_id: str | None = None,
-        status: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.upload_id = upload_id
-        self.status = status
-        self.error = error
 
 
 class DatasetUploads(DatasetEndpoints):
@@ -130,7 +108,7 @@ class DatasetUploads(DatasetEndpoints):
         stat = await anyio.Path(source).stat()
         if stat.st_size == 0:
             raise ValueError(f"{source} is empty: a dataset needs rows")
-        _dataset_fields(name, schema, folder)
+        dataset_fields(name, schema, folder)
         part_size = positive_count("part_size", part_size)
         concurrency = positive_count("concurrency", concurrency)
         if concurrency > MAX_UPLOAD_CONCURRENCY:
@@ -152,7 +130,7 @@ class DatasetUploads(DatasetEndpoints):
             )
         options: CallOptions = {}
         if ai_project_id is not None:
-            options["ai_project_id"] = _text(ai_project_id, "ai_project_id")
+            options["ai_project_id"] = required_text(ai_project_id, "ai_project_id")
         if check:
             problems = await anyio.to_thread.run_sync(schema_problems, source, schema)
             if problems:

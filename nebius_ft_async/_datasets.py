@@ -53,7 +53,8 @@ def upload_path(upload_id: str) -> str:
     return f"{DATASET_UPLOADS}/{path_segment(upload_id, 'upload_id')}"
 
 
-def _text(value: object, name: str) -> str:
+def required_text(value: object, name: str) -> str:
+    """``value`` if it is a non-empty string, else a ``ValueError`` naming ``name``."""
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
     return value
@@ -76,11 +77,12 @@ def _objects(value: object, name: str) -> msgspec.Raw:
         raise ValueError(f"{name} must hold JSON values only: {error}") from None
 
 
-def _dataset_fields(name: str, schema: Sequence[Mapping[str, Any]], folder: str) -> dict[str, Any]:
+def dataset_fields(name: str, schema: Sequence[Mapping[str, Any]], folder: str) -> dict[str, Any]:
+    """The checked ``name``, ``schema`` and ``folder`` of a dataset, as a body sends them."""
     return {
-        "name": _text(name, "name"),
+        "name": required_text(name, "name"),
         "schema": _objects(schema, "schema"),
-        "folder": _text(folder, "folder"),
+        "folder": required_text(folder, "folder"),
     }
 
 
@@ -118,13 +120,13 @@ class DatasetEndpoints(Transport):
 
         The rows travel in one JSON body: for a large file, upload it with ``upload_file``.
         """
-        body = _dataset_fields(name, schema, folder)
+        body = dataset_fields(name, schema, folder)
         body["rows"] = _objects(rows, "rows")
         project = options.pop("ai_project_id", None)
         if project is None:
             project = self.ai_project_id
         if project is not None:
-            body["ai_project_id"] = _text(project, "ai_project_id")
+            body["ai_project_id"] = required_text(project, "ai_project_id")
         encoded = msgspec.json.encode(body)
         return await self._perform(Call(CREATE_DATASET, DATASETS, json=encoded, **options))
 
@@ -146,9 +148,9 @@ class DatasetEndpoints(Transport):
         """
         body = {}
         if name is not None:
-            body["name"] = _text(name, "name")
+            body["name"] = required_text(name, "name")
         if folder is not None:
-            body["folder"] = _text(folder, "folder")
+            body["folder"] = required_text(folder, "folder")
         if not body:
             raise ValueError("update_dataset needs a name or a folder to change")
         encoded = msgspec.json.encode(body)
@@ -188,7 +190,7 @@ class DatasetEndpoints(Transport):
         **options: Unpack[CallOptions],
     ) -> DatasetUpload:
         """Start a multipart upload of a dataset: ``POST /v1/datasets/uploads``."""
-        encoded = msgspec.json.encode(_dataset_fields(name, schema, folder))
+        encoded = msgspec.json.encode(dataset_fields(name, schema, folder))
         call = Call(CREATE_DATASET_UPLOAD, DATASET_UPLOADS, json=encoded, **options)
         return await self._perform(call)
 
@@ -218,7 +220,7 @@ class DatasetEndpoints(Transport):
         if part_ids is not None:
             if isinstance(part_ids, str) or not isinstance(part_ids, Sequence):
                 raise ValueError(f"part_ids must be a list of strings, got {part_ids!r}")
-            body["part_ids"] = [_text(part_id, "part_ids[]") for part_id in part_ids]
+            body["part_ids"] = [required_text(part_id, "part_ids[]") for part_id in part_ids]
         path = upload_path(upload_id) + "/complete"
         encoded = msgspec.json.encode(body)
         return await self._perform(Call(COMPLETE_DATASET_UPLOAD, path, json=encoded, **options))

@@ -15,7 +15,9 @@ from ._files import FileEndpoints
 from ._jobs import JobEndpoints
 from ._models import CustomModel, FileObject, FineTuningJob, Operation
 from ._operations import OperationEndpoints
+from ._polling import wait_for_job, wait_for_operation
 from ._raw import Exchange, RawResponse, captured
+from ._waits import wait_for_file, wait_for_model
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -67,8 +69,6 @@ class Endpoints(
         poll_timeout: float | None = None,
     ) -> FineTuningJob:
         """Poll a job until it is final and return it; see ``nebius_ft_async.wait_for_job``."""
-        from ._polling import wait_for_job  # the polling layer sits above the session
-
         return await wait_for_job(
             self,
             job_id,
@@ -88,8 +88,6 @@ class Endpoints(
         poll_timeout: float | None = None,
     ) -> Operation:
         """Poll an operation until it is final; see ``nebius_ft_async.wait_for_operation``."""
-        from ._polling import wait_for_operation
-
         return await wait_for_operation(
             self,
             operation_id,
@@ -109,8 +107,6 @@ class Endpoints(
         poll_timeout: float | None = None,
     ) -> CustomModel:
         """Poll a custom model until it is active; see ``nebius_ft_async.wait_for_model``."""
-        from ._waits import wait_for_model
-
         return await wait_for_model(
             self,
             name,
@@ -130,8 +126,6 @@ class Endpoints(
         poll_timeout: float | None = None,
     ) -> FileObject:
         """Poll an uploaded file until it is processed; see ``nebius_ft_async.wait_for_file``."""
-        from ._waits import wait_for_file
-
         return await wait_for_file(
             self,
             file_id,

@@ -4,6 +4,12 @@ The hierarchy::
 
     NebiusError
      ├── ConfigurationError            bad session settings (also a ValueError)
+     ├── WaitError                     a wait ended without what it waited for (kind, last)
+     │    ├── JobWaitError             without a final state: an error, or on_update raised
+     │    │    └── WaitTimeout         not final in time (also a TimeoutError)
+     │    ├── ModelDeploymentError     the model ended in error (status_reason)
+     │    └── FileProcessingError      the file could not be processed (status_details)
+     ├── DatasetUploadError            a dataset upload that cannot end in a dataset
      └── APIError                      a request did not give a usable answer
           ├── APIStatusError           the server answered with an error status
           │    ├── BadRequestError           400
@@ -28,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from ._models import ValidationErrorItem
+from ._models import CustomModel, FileObject, FineTuningJob, Operation, ValidationErrorItem
 
 BAD_BODY: tuple[type[Exception], ...] = (
     msgspec.DecodeError,
@@ -51,6 +57,125 @@ class NebiusError(Exception):
 
 class ConfigurationError(NebiusError, ValueError):
     """The session cannot be built as asked (no API key, an unsafe base URL, ...)."""
+
+
+Seen = FineTuningJob | Operation | CustomModel | FileObject
+"""What a wait polls: a job, an operation, a custom model or a file."""
+
+
+class WaitError(NebiusError):
+    """A wait (for a job, an operation, a custom model or a file) that ended without what it
+    waited for.
+
+    ``kind`` says what was waited for (``"job"``, ``"operation"``, ``"model"`` or
+    ``"file"``), ``object_id`` names it (a model by its name), ``last`` is it as last seen
+    (``None`` if never seen) and ``error`` the cause if there is one (also ``__cause__``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        object_id: str,
+        last: Seen | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.object_id = object_id
+        self.last = last
+        self.error = error
+        self.__cause__ = error
+
+
+class JobWaitError(WaitError):
+    """Watching a job (an operation, a model, a file) ended without a final state: a
+    permanent error while polling (``error``: a ``NotFoundError``, say), or ``on_update``
+    raised.
+
+    Beside ``object_id`` and ``last``: ``job_id`` is ``object_id``, and ``job``,
+    ``operation``, ``model`` and ``file`` are ``last`` under the name of its kind (the
+    others ``None``).
+    """
+
+    @property
+    def job_id(self) -> str:
+        return self.object_id
+
+    @property
+    def job(self) -> FineTuningJob | None:
+        return self.last if isinstance(self.last, FineTuningJob) else None
+
+    @property
+    def operation(self) -> Operation | None:
+        return self.last if isinstance(self.last, Operation) else None
+
+    @property
+    def model(self) -> CustomModel | None:
+        return self.last if isinstance(self.last, CustomModel) else None
+
+    @property
+    def file(self) -> FileObject | None:
+        return self.last if isinstance(self.last, FileObject) else None
+
+
+class WaitTimeout(JobWaitError, TimeoutError):
+    """The wait's ``timeout`` passed before a final state; ``last`` is the last one seen."""
+
+
+class ModelDeploymentError(WaitError):
+    """A custom model ended in ``error`` (or was deleted) instead of becoming ``active``.
+
+    ``name`` is the model's name, ``model`` the model as last seen and ``status_reason`` the
+    server's reason (``None`` if it gave none).
+    """
+
+    def __init__(self, model: CustomModel) -> None:
+        reason = model.status_reason or "no reason given"
+        message = f"model {model.name} is {model.status}, not active: {reason}"
+        super().__init__(message, kind="model", object_id=model.name, last=model)
+        self.name = model.name
+        self.model = model
+        self.status_reason = model.status_reason
+
+
+class FileProcessingError(WaitError):
+    """An uploaded file ended in ``error`` instead of ``processed``.
+
+    ``file_id`` names it, ``file`` is the file as last seen and ``status_details`` the
+    server's reason (``None`` if it gave none).
+    """
+
+    def __init__(self, file: FileObject) -> None:
+        details = file.status_details or "no details given"
+        message = f"file {file.id} could not be processed: {details}"
+        super().__init__(message, kind="file", object_id=file.id, last=file)
+        self.file_id = file.id
+        self.file = file
+        self.status_details = file.status_details
+
+
+class DatasetUploadError(NebiusError):
+    """A dataset upload that cannot end in a dataset: the server failed or cancelled it,
+    its file changed since a journal was written, or its rows do not fit the schema.
+
+    ``upload_id`` names the upload (``None`` before one was created), ``status`` is its last
+    status seen and ``error`` the server's reason (``None`` if it gave none).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        upload_id: str | None = None,
+        status: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.upload_id = upload_id
+        self.status = status
+        self.error = error
 
 
 class APIError(NebiusError):

@@ -28,18 +28,17 @@ import msgspec
 
 from ._checks import positive_count
 from ._endpoints import Endpoints
-from ._errors import APITimeoutError
+from ._errors import APITimeoutError, JobWaitError
 from ._fleet import FLEET_MIN_JOBS, FleetWalk, walk_fleet
 from ._models import FineTuningJob
 from ._polling import (
     DEFAULT_POLL_INTERVAL,
-    JobWaitError,
     OnUpdate,
-    _log_transient,
-    _timeout_error,
-    _Watch,
+    WaitState,
+    log_transient,
     next_poll_delay,
     poll_options,
+    timeout_error,
     transient_wait,
     watched_state,
 )
@@ -69,7 +68,7 @@ class _Lane:
         self.limit = limit
 
 
-class _MonitorWatch(_Watch[FineTuningJob]):
+class _MonitorWatch(WaitState[FineTuningJob]):
     """A watched job, and where the monitor is with it.
 
     The last job seen is kept as MessagePack (about 1 KB, against 2.6 KB for the decoded
@@ -89,7 +88,7 @@ class _MonitorWatch(_Watch[FineTuningJob]):
     )
 
     def __init__(self, job_id: str, deadline: float | None) -> None:
-        super().__init__(job_id, deadline)
+        super().__init__("job", job_id, deadline)
         self.last_encoded: bytes | FineTuningJob | None = None
         self.created_at: int | None = None  # the last job's, kept apart: walks read it
         self.due: int | None = None  # order number of its live entry in the poll heap
@@ -377,7 +376,7 @@ class JobMonitor:
             _, _, job_id = heapq.heappop(deadlines)
             watch = self._watches.get(job_id)
             if watch is not None and watch.deadline is not None and watch.deadline <= now:
-                self._finish(watch, _timeout_error(watch, self._options.timeout))
+                self._finish(watch, timeout_error(watch, self._options.timeout))
 
     def _start_due_polls(self, now: float) -> None:
         for lane in self._lanes:
@@ -472,7 +471,7 @@ class JobMonitor:
                 if isinstance(error, APITimeoutError):
                     watch.timeouts += 1
                     wait *= min(2 ** (watch.timeouts - 1), MAX_TIMEOUT_BACKOFF)
-                _log_transient(watch.job_id, error, wait)
+                log_transient(watch.job_id, error, wait)
             else:
                 if job.is_terminal:
                     self._finish(watch, job)
@@ -495,8 +494,9 @@ class JobMonitor:
             watch,
             JobWaitError(
                 f"watching job {watch.job_id} failed: {error}",
-                job_id=watch.job_id,
-                job=watch.last,
+                kind="job",
+                object_id=watch.job_id,
+                last=watch.last,
                 error=error,
             ),
         )

@@ -13,13 +13,13 @@ import inspect
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Generic, NamedTuple, Protocol, TypedDict, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 import anyio
 
+from ._calls import PollingSession
 from ._checks import optional_timeout, positive_count, positive_seconds
-from ._endpoints import Endpoints
-from ._errors import APIError, NebiusError
+from ._errors import APIError, JobWaitError, WaitTimeout
 from ._models import (
     CustomModel,
     FileObject,
@@ -60,58 +60,6 @@ OnUpdate = Callable[[FineTuningJob], Any]
 """Called with the job when something a person watches changes; may be async."""
 
 
-class JobWaitError(NebiusError):
-    """Watching a job (or an operation) ended without a final state.
-
-    ``job_id`` names the job, ``job`` is the last state seen (``None`` if never seen) and
-    ``error`` is the cause (for example a ``NotFoundError``), also set as ``__cause__``.
-    From ``wait_for_operation``, ``job_id`` holds the operation id and ``operation`` the last
-    operation seen; from ``wait_for_model``, the model's name and ``model``; from
-    ``wait_for_file``, the file id and ``file``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        job_id: str,
-        job: FineTuningJob | None = None,
-        error: BaseException | None = None,
-        operation: Operation | None = None,
-        model: CustomModel | None = None,
-        file: FileObject | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.job_id = job_id
-        self.job = job
-        self.error = error
-        self.operation = operation
-        self.model = model
-        self.file = file
-        self.__cause__ = error
-
-
-class WaitTimeout(JobWaitError, TimeoutError):
-    """The job did not reach a final state in time; ``job`` is the last state seen."""
-
-
-class _Seen(TypedDict):
-    job: FineTuningJob | None
-    operation: Operation | None
-    model: CustomModel | None
-    file: FileObject | None
-
-
-def _as_seen(value: object) -> _Seen:
-    """The last value a watch saw, as the one ``JobWaitError`` attribute of its kind."""
-    return _Seen(
-        job=value if isinstance(value, FineTuningJob) else None,
-        operation=value if isinstance(value, Operation) else None,
-        model=value if isinstance(value, CustomModel) else None,
-        file=value if isinstance(value, FileObject) else None,
-    )
-
-
 def watched_state(job: FineTuningJob) -> tuple[object, ...]:
     """What a person watching a job cares about; ``on_update`` fires when it changes."""
     return (
@@ -142,7 +90,7 @@ class PollOptions(NamedTuple):
 
 
 def poll_options(
-    session: Endpoints,
+    session: PollingSession,
     poll_interval: float,
     timeout: float | None,
     poll_timeout: float | None = None,
@@ -168,12 +116,13 @@ def transient_wait(error: BaseException, poll_interval: float) -> float | None:
     return max(poll_interval, retry_after)
 
 
-class _Watch(Generic[FinalT]):
-    """What is remembered of one watched job (or operation)."""
+class WaitState(Generic[FinalT]):
+    """What one wait remembers of what it polls: a job (an operation, a model, a file)."""
 
-    __slots__ = ("deadline", "job_id", "last", "last_state")
+    __slots__ = ("deadline", "job_id", "kind", "last", "last_state")
 
-    def __init__(self, job_id: str, deadline: float | None = None) -> None:
+    def __init__(self, kind: str, job_id: str, deadline: float | None = None) -> None:
+        self.kind = kind
         self.job_id = job_id
         self.deadline = deadline
         self.last: FinalT | None = None
@@ -211,15 +160,16 @@ class _Watch(Generic[FinalT]):
         except Exception as error:
             raise JobWaitError(
                 f"watching {self.job_id} stopped: on_update raised {error!r}",
-                job_id=self.job_id,
+                kind=self.kind,
+                object_id=self.job_id,
+                last=value,
                 error=error,
-                **_as_seen(value),
             ) from error
 
 
 async def _poll(
-    session: Endpoints,
-    watch: _Watch[FineTuningJob],
+    session: PollingSession,
+    watch: WaitState[FineTuningJob],
     on_update: OnUpdate | None,
     timeout: float,
 ) -> FineTuningJob:
@@ -235,12 +185,12 @@ async def _notify(on_update: Callable[[Any], Any], value: object) -> None:
         await result
 
 
-def _log_transient(object_id: str, error: BaseException, wait: float) -> None:
+def log_transient(object_id: str, error: BaseException, wait: float) -> None:
     log.warning("polling %s failed (%s); polling again in %.1f s", object_id, error, wait)
 
 
 async def wait_for_job(
-    session: Endpoints,
+    session: PollingSession,
     job_id: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -268,17 +218,17 @@ async def wait_for_job(
     API); a bad interval or timeout raises ``ValueError`` naming it.
     """
     options = poll_options(session, poll_interval, timeout, poll_timeout)
-    watch: _Watch[FineTuningJob] = _Watch(job_id)
-    job = await _poll_until_final(
+    watch: WaitState[FineTuningJob] = WaitState("job", job_id)
+    job = await poll_until_final(
         lambda: _poll(session, watch, on_update, options.poll_timeout), job_id, options
     )
     if job is None:
-        raise _timeout_error(watch, options.timeout)
+        raise timeout_error(watch, options.timeout)
     return job
 
 
 async def wait_for_operation(
-    session: Endpoints,
+    session: PollingSession,
     operation_id: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -294,19 +244,19 @@ async def wait_for_operation(
     Then ``get_operation_results`` gives its checkpoints or output file id.
     """
     options = poll_options(session, poll_interval, timeout, poll_timeout)
-    watch: _Watch[Operation] = _Watch(operation_id)
+    watch: WaitState[Operation] = WaitState("operation", operation_id)
 
     async def poll() -> Operation:
         operation = await session.get_operation(operation_id, timeout=options.poll_timeout)
         return await watch.record(operation, (operation.status,), on_update)
 
-    operation = await _poll_until_final(poll, operation_id, options)
+    operation = await poll_until_final(poll, operation_id, options)
     if operation is None:
-        raise _timeout_error(watch, options.timeout, kind="operation")
+        raise timeout_error(watch, options.timeout)
     return operation
 
 
-async def _poll_until_final(
+async def poll_until_final(
     poll: Callable[[], Awaitable[FinalT]],
     object_id: str,
     options: PollOptions,
@@ -321,7 +271,7 @@ async def _poll_until_final(
                 wait = transient_wait(error, poll_interval)
                 if wait is None:
                     raise
-                _log_transient(object_id, error, wait)
+                log_transient(object_id, error, wait)
             else:
                 if current.is_terminal:
                     return current
@@ -330,19 +280,20 @@ async def _poll_until_final(
     return None
 
 
-def _timeout_error(watch: _Watch[FinalT], timeout: float | None, kind: str = "job") -> WaitTimeout:
-    """The WaitTimeout for a watch: the last job (or operation) seen rides on it."""
+def timeout_error(watch: WaitState[FinalT], timeout: float | None) -> WaitTimeout:
+    """The WaitTimeout for a wait: the last object it saw rides on it."""
     last = watch.last
     status = last.status if last is not None else "never seen"
     return WaitTimeout(
-        f"{kind} {watch.job_id} did not finish within {timeout:g} s (last status: {status})",
-        job_id=watch.job_id,
-        **_as_seen(last),
+        f"{watch.kind} {watch.job_id} did not finish within {timeout:g} s (last status: {status})",
+        kind=watch.kind,
+        object_id=watch.job_id,
+        last=last,
     )
 
 
 def follow_events(
-    session: Endpoints,
+    session: PollingSession,
     job_id: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -371,7 +322,7 @@ def follow_events(
 
 
 async def follow_listed_events(
-    session: Endpoints,
+    session: PollingSession,
     job_id: str,
     list_events: Callable[..., Awaitable[Page[EventT]]],
     *,
@@ -386,7 +337,7 @@ async def follow_listed_events(
     command line's ``--json``, which prints each as the server sent it."""
     options = poll_options(session, poll_interval, timeout, poll_timeout)
     positive_count("page_size", page_size)
-    watch: _Watch[FineTuningJob] = _Watch(job_id)
+    watch: WaitState[FineTuningJob] = WaitState("job", job_id)
     seen: set[str] = set()
     tail: str | None = None
     deadline = None if options.timeout is None else anyio.current_time() + options.timeout
@@ -404,20 +355,20 @@ async def follow_listed_events(
                 wait = transient_wait(error, options.interval)
                 if wait is None:
                     raise
-                _log_transient(job_id, error, wait)
+                log_transient(job_id, error, wait)
             else:
                 wait = None if job.is_terminal else next_poll_delay(options.interval)
         fresh.sort(key=lambda event: (event.created_at, event.id))
         for event in fresh:
             yield event
         if round_scope.cancelled_caught:
-            raise _timeout_error(watch, options.timeout)
+            raise timeout_error(watch, options.timeout)
         if wait is None:
             return
         with anyio.move_on_after(_seconds_left(deadline)) as sleep_scope:
             await anyio.sleep(wait)
         if sleep_scope.cancelled_caught:
-            raise _timeout_error(watch, options.timeout)
+            raise timeout_error(watch, options.timeout)
 
 
 def _seconds_left(deadline: float | None) -> float | None:

@@ -39,10 +39,10 @@ from redis.exceptions import RedisError, ResponseError
 
 from ._checks import positive_count, positive_seconds
 from ._endpoints import Endpoints
-from ._errors import NebiusError
+from ._errors import JobWaitError, NebiusError
 from ._models import FineTuningJob
 from ._monitor import DEFAULT_MAX_CONCURRENT_POLLS, JobMonitor, Outcome
-from ._polling import DEFAULT_POLL_INTERVAL, JobWaitError, OnUpdate
+from ._polling import DEFAULT_POLL_INTERVAL, OnUpdate
 from ._redis_link import (
     DEFAULT_PREFIX,
     DEFAULT_REDIS_TIMEOUT,

@@ -9,50 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._endpoints import Endpoints
-from ._errors import NebiusError
+from ._calls import PollingSession
+from ._errors import FileProcessingError, ModelDeploymentError
 from ._models import CustomModel, FileObject, ModelStatus
 from ._polling import (
     DEFAULT_POLL_INTERVAL,
-    _poll_until_final,
-    _timeout_error,
-    _Watch,
+    WaitState,
     poll_options,
+    poll_until_final,
+    timeout_error,
 )
 
 
-class ModelDeploymentError(NebiusError):
-    """A custom model ended in ``error`` (or was deleted) instead of becoming ``active``.
-
-    ``name`` is the model's name, ``model`` the model as last seen and ``status_reason`` the
-    server's reason (``None`` if it gave none).
-    """
-
-    def __init__(self, model: CustomModel) -> None:
-        reason = model.status_reason or "no reason given"
-        super().__init__(f"model {model.name} is {model.status}, not active: {reason}")
-        self.name = model.name
-        self.model = model
-        self.status_reason = model.status_reason
-
-
-class FileProcessingError(NebiusError):
-    """An uploaded file ended in ``error`` instead of ``processed``.
-
-    ``file_id`` names it, ``file`` is the file as last seen and ``status_details`` the
-    server's reason (``None`` if it gave none).
-    """
-
-    def __init__(self, file: FileObject) -> None:
-        details = file.status_details or "no details given"
-        super().__init__(f"file {file.id} could not be processed: {details}")
-        self.file_id = file.id
-        self.file = file
-        self.status_details = file.status_details
-
-
 async def wait_for_model(
-    session: Endpoints,
+    session: PollingSession,
     name: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -76,22 +46,22 @@ async def wait_for_model(
     gives up after ``poll_timeout``; cancelling the caller stops it at once.
     """
     options = poll_options(session, poll_interval, timeout, poll_timeout)
-    watch: _Watch[CustomModel] = _Watch(name)
+    watch: WaitState[CustomModel] = WaitState("model", name)
 
     async def poll() -> CustomModel:
         model = await session.get_model(name, timeout=options.poll_timeout)
         return await watch.record(model, (model.status, model.status_reason), on_update)
 
-    model = await _poll_until_final(poll, name, options)
+    model = await poll_until_final(poll, name, options)
     if model is None:
-        raise _timeout_error(watch, options.timeout, kind="model")
+        raise timeout_error(watch, options.timeout)
     if model.status != ModelStatus.ACTIVE:
         raise ModelDeploymentError(model)
     return model
 
 
 async def wait_for_file(
-    session: Endpoints,
+    session: PollingSession,
     file_id: str,
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -108,15 +78,15 @@ async def wait_for_file(
     the last file seen in ``.file``).
     """
     options = poll_options(session, poll_interval, timeout, poll_timeout)
-    watch: _Watch[FileObject] = _Watch(file_id)
+    watch: WaitState[FileObject] = WaitState("file", file_id)
 
     async def poll() -> FileObject:
         file = await session.get_file(file_id, timeout=options.poll_timeout)
         return await watch.record(file, (file.status, file.status_details), on_update)
 
-    file = await _poll_until_final(poll, file_id, options)
+    file = await poll_until_final(poll, file_id, options)
     if file is None:
-        raise _timeout_error(watch, options.timeout, kind="file")
+        raise timeout_error(watch, options.timeout)
     if file.status == "error":
         raise FileProcessingError(file)
     return file

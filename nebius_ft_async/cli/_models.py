@@ -18,12 +18,11 @@ import sys
 from pathlib import Path
 
 from .._custom_models import hf_source
+from .._errors import ModelDeploymentError, WaitTimeout
 from .._models import CustomModel
-from .._polling import WaitTimeout
 from .._requests import CustomModelRequest, check_custom_model_request, encode_request
 from .._routes import CREATE_MODEL, UPLOAD_MODEL_ARCHIVE
 from .._session import AsyncSession
-from .._waits import ModelDeploymentError
 from ._display import when_text
 from ._shared import (
     EXIT_FAILED,

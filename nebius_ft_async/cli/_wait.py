@@ -14,17 +14,18 @@ from contextlib import suppress
 import anyio
 
 from .._endpoints import Endpoints
-from .._errors import APIConnectionError, APIError, APIStatusError, APITimeoutError
+from .._errors import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    JobWaitError,
+    WaitTimeout,
+)
 from .._fleet import FLEET_MIN_JOBS, walk_fleet
 from .._models import FineTuningJob
 from .._monitor import DEFAULT_MAX_CONCURRENT_POLLS, Outcome, wait_for_jobs
-from .._polling import (
-    JobWaitError,
-    WaitTimeout,
-    _log_transient,
-    default_poll_timeout,
-    transient_wait,
-)
+from .._polling import default_poll_timeout, log_transient, transient_wait
 from ._display import TIMED_OUT, JobLine, logs_above, make_display, number_or_none
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_TIMEOUT = 0, 1, 124
@@ -107,7 +108,7 @@ async def first_look(
                 if _hopeless(error):
                     fatal.append(error)
                 elif wait is not None:
-                    _log_transient(job_id, error, wait)
+                    log_transient(job_id, error, wait)
                 elif isinstance(error, APIStatusError):
                     seen[job_id] = error
                 else:
@@ -158,7 +159,9 @@ async def watch_jobs(
                 for job_id in job_ids:
                     job = seen.get(job_id)
                     if isinstance(job, APIStatusError):
-                        outcomes[job_id] = JobWaitError(str(job), job_id=job_id, error=job)
+                        outcomes[job_id] = JobWaitError(
+                            str(job), kind="job", object_id=job_id, error=job
+                        )
                     elif job is not None and job.is_terminal:
                         outcomes[job_id] = job
                         group.start_soon(train_loss, job_id)
@@ -171,8 +174,9 @@ async def watch_jobs(
                     last = seen.get(job_id)
                     outcomes[job_id] = WaitTimeout(
                         f"job {job_id} is not finished (--timeout 0: looked once)",
-                        job_id=job_id,
-                        job=last if isinstance(last, FineTuningJob) else None,
+                        kind="job",
+                        object_id=job_id,
+                        last=last if isinstance(last, FineTuningJob) else None,
                     )
             elif waiting:
                 outcomes |= await wait_for_jobs(

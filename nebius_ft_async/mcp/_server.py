@@ -21,8 +21,13 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
-from .._errors import APIStatusError, NebiusError, UnprocessableEntityError
-from .._polling import JobWaitError, WaitTimeout
+from .._errors import (
+    APIStatusError,
+    JobWaitError,
+    NebiusError,
+    UnprocessableEntityError,
+    WaitTimeout,
+)
 from .._session import AsyncSession
 from .._version import __version__
 from ._options import ServerOptions
