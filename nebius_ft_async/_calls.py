@@ -1,15 +1,49 @@
-"""What the layers above the endpoints need of a session, as a ``Protocol``.
+"""The seams around the endpoints, so imports run one way.
 
-The polling helpers and the waits (``_polling``, ``_waits``) are built on a handful of reads;
-typing their ``session`` with ``PollingSession`` rather than with the concrete endpoints
-keeps the imports one-way: the endpoints offer the waits as methods, and the waits do not
-import them back. ``AsyncSession`` satisfies it, and so does anything with these calls.
+Below them, ``CallPerformer``: the endpoint modules (``_jobs``, ``_operations``, ``_files``,
+...) only describe calls (``_routes.Call``), and the session is the one ``CallPerformer``
+that sends them. Above them, ``PollingSession``: the polling helpers and the waits
+(``_polling``, ``_waits``) are built on a handful of reads, and typing their ``session``
+with this ``Protocol`` rather than with the concrete endpoints lets the endpoints offer the
+waits as methods without the waits importing them back. Nothing here does I/O.
 """
 
-from typing import Protocol, Unpack
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, TypeVar, Unpack
 
+from ._checks import MIN_POLL_INTERVAL
 from ._models import CustomModel, FileObject, FineTuningJob, FineTuningJobEvent, Operation, Page
-from ._routes import CallOptions
+from ._paging import ItemT, iterate_items
+from ._routes import Call, CallOptions
+
+T = TypeVar("T")
+
+
+class CallPerformer(ABC):
+    """What every group of endpoints is built on: one method that performs a call."""
+
+    min_poll_interval: float = MIN_POLL_INTERVAL
+    """The shortest ``poll_interval`` the polling helpers accept with this session: 1 s
+    against a remote API, so one typo cannot flood it (1 ms on loopback, for tests)."""
+
+    @abstractmethod
+    def _perform(self, call: Call[T]) -> Awaitable[T]:
+        """Send ``call`` (retried as its route allows) and read its answer."""
+
+
+def walk(
+    list_page: Callable[..., Awaitable[Page[ItemT]]],
+    page_size: int,
+    limit: int | None,
+    after: str | None,
+) -> AsyncIterator[ItemT]:
+    """Every item of a list, from a ``list_*(limit=, after=)`` method."""
+
+    async def fetch(cursor: str | None, size: int) -> Page[ItemT]:
+        return await list_page(limit=size, after=cursor)
+
+    return iterate_items(fetch, page_size=page_size, limit=limit, after=after)
 
 
 class PollingSession(Protocol):

@@ -13,6 +13,7 @@ from typing import Unpack
 
 import anyio
 
+from ._calls import CallPerformer, walk
 from ._jobs import job_path
 from ._models import CustomModel, FileObject, FineTuningJob, FineTuningJobCheckpoint, Page
 from ._paging import DEFAULT_PAGE_SIZE
@@ -39,7 +40,6 @@ from ._routes import (
     Route,
     Upload,
 )
-from ._transport import Transport, walk
 from ._urls import page_query, path_segment
 
 HF_HOST = "huggingface.co/"
@@ -82,7 +82,7 @@ def _latest(checkpoints: list[FineTuningJobCheckpoint]) -> FineTuningJobCheckpoi
     return max(checkpoints, key=lambda c: (c.step_number, c.created_at), default=None)
 
 
-class CustomModelEndpoints(Transport):
+class CustomModelEndpoints(CallPerformer):
     """Custom models: create (from a checkpoint, an archive or Hugging Face), get, list,
     delete."""
 

@@ -15,6 +15,7 @@ from typing import Any, Unpack
 import anyio
 import msgspec
 
+from ._calls import CallPerformer
 from ._checks import positive_count
 from ._dataset_models import Dataset, DatasetUpload, DatasetUploadPart, DatasetUploadParts
 from ._routes import (
@@ -36,7 +37,6 @@ from ._routes import (
     FilePart,
     Progress,
 )
-from ._transport import Transport
 from ._urls import path_segment
 
 MAX_CONTENT_LIMIT = 1000
@@ -86,7 +86,7 @@ def dataset_fields(name: str, schema: Sequence[Mapping[str, Any]], folder: str) 
     }
 
 
-class DatasetEndpoints(Transport):
+class DatasetEndpoints(CallPerformer):
     """Datasets: create, get, update, content, export; multipart uploads: create, send a
     part, list parts, complete, get, cancel.
 

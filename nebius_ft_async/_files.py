@@ -7,6 +7,7 @@ from typing import Unpack
 
 import anyio
 
+from ._calls import CallPerformer
 from ._models import FileDeleted, FileLink, FileObject, Page
 from ._routes import (
     DELETE_FILE,
@@ -22,7 +23,6 @@ from ._routes import (
     Progress,
     Upload,
 )
-from ._transport import Transport
 from ._urls import page_query, path_segment
 
 
@@ -30,7 +30,7 @@ def file_path(file_id: str) -> str:
     return f"{FILES}/{path_segment(file_id, 'file_id')}"
 
 
-class FileEndpoints(Transport):
+class FileEndpoints(CallPerformer):
     """Files: upload, get, list, content, download, link, delete."""
 
     async def upload_file(

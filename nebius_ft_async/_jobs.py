@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Iterable
 from functools import partial
 from typing import Any, Unpack
 
+from ._calls import CallPerformer, walk
 from ._models import (
     FineTuningJob,
     FineTuningJobCheckpoint,
@@ -32,7 +33,6 @@ from ._routes import (
     Call,
     CallOptions,
 )
-from ._transport import Transport, walk
 from ._urls import page_query, path_segment
 
 
@@ -40,7 +40,7 @@ def job_path(job_id: str) -> str:
     return f"{JOBS}/{path_segment(job_id, 'job_id')}"
 
 
-class JobEndpoints(Transport):
+class JobEndpoints(CallPerformer):
     """Jobs: get, list, create, cancel; their events and checkpoints."""
 
     async def get_job(self, job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob:

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from typing import Unpack
 
+from ._calls import CallPerformer, walk
 from ._models import (
     DatasetFileResult,
     FineTuningCheckpoint,
@@ -19,7 +20,6 @@ from ._routes import (
     Call,
     CallOptions,
 )
-from ._transport import Transport, walk
 from ._urls import page_query, path_segment
 
 
@@ -27,7 +27,7 @@ def operation_path(operation_id: str) -> str:
     return f"/v1/operations/{path_segment(operation_id, 'operation_id')}"
 
 
-class OperationEndpoints(Transport):
+class OperationEndpoints(CallPerformer):
     """Operations: get, list, their errors and results."""
 
     async def get_operation(self, operation_id: str, **options: Unpack[CallOptions]) -> Operation:

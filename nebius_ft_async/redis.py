@@ -18,6 +18,6 @@ back. Importing ``nebius_ft_async`` does not import this module or ``redis``.
 """
 
 from ._redis_budget import RedisBudget
-from ._redis_leases import JobFinished, ReplicaMonitor, read_finished, register_jobs
+from ._replicas import JobFinished, ReplicaMonitor, read_finished, register_jobs
 
 __all__ = ["JobFinished", "RedisBudget", "ReplicaMonitor", "read_finished", "register_jobs"]

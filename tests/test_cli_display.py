@@ -16,7 +16,6 @@ from nebius_ft_async.cli._display import (
     PlainDisplay,
     install_log_handler,
     logs_above,
-    make_display,
     summary_text,
 )
 from nebius_ft_async.cli._live import (
@@ -26,6 +25,7 @@ from nebius_ft_async.cli._live import (
     fit_columns,
     middle_ellipsis,
 )
+from nebius_ft_async.cli._wait import make_display
 
 REAL_IDS = [f"ftjob-{index:02d}d3f1c0b7a9e24c58b6{index:02d}" for index in range(5)]
 STATUSES = ["running", "validating_files", "succeeded", "failed", "cancelled"]

@@ -24,12 +24,12 @@ from nebius_ft_async.cli._display import (
     count_text,
     eta_text,
     loss_text,
-    make_display,
     number_or_none,
     steps_text,
     when_text,
 )
 from nebius_ft_async.cli._live import LiveDisplay
+from nebius_ft_async.cli._wait import make_display
 
 from .conftest import API_KEY, FakeApi
 from .samples import checkpoint_body, event_body, job_body

@@ -212,20 +212,6 @@ def is_dumb_terminal() -> bool:
     return os.environ.get("TERM", "").lower() in ("dumb", "unknown")
 
 
-def make_display(job_ids: list[str], out: TextIO | None = None) -> Display:
-    """A live table when ``out`` is a terminal that can redraw and rich is installed, else
-    plain lines."""
-    stream = out or sys.stdout
-    if stream.isatty() and not is_dumb_terminal():
-        try:
-            from ._live import LiveDisplay
-        except ImportError:
-            pass
-        else:
-            return LiveDisplay(job_ids, stream)
-    return PlainDisplay(job_ids, stream)
-
-
 LOGGER_NAME = "nebius_ft_async"
 
 

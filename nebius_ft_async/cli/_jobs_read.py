@@ -15,13 +15,13 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from .._calls import walk
 from .._errors import APIError, APIStatusError
 from .._models import DatasetFileResult, FineTuningCheckpoint, Page
 from .._paging import DEFAULT_PAGE_SIZE
 from .._polling import ListedItem, default_poll_timeout, follow_listed_events
 from .._raw import RawResponse
 from .._session import AsyncSession
-from .._transport import walk
 from ._display import count_text, loss_text, when_text
 from ._shared import (
     EXIT_OK,

@@ -3,13 +3,16 @@
 The first look comes before ``--timeout`` is judged, so a job already final is reported as
 final even with ``--timeout 0`` (which means: look once, do not wait). It takes at most one
 poll timeout (``max(2 * --interval, 5 s)``) a request; the wait that follows at most
-``--timeout``.
+``--timeout``. The jobs show in a live table on a terminal that can redraw (``_live``, when
+rich is installed), else as plain lines (``_display``).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from contextlib import suppress
+from typing import TextIO
 
 import anyio
 
@@ -26,9 +29,31 @@ from .._fleet import FLEET_MIN_JOBS, walk_fleet
 from .._models import FineTuningJob
 from .._monitor import DEFAULT_MAX_CONCURRENT_POLLS, Outcome, wait_for_jobs
 from .._polling import default_poll_timeout, log_transient, transient_wait
-from ._display import TIMED_OUT, JobLine, logs_above, make_display, number_or_none
+from ._display import (
+    TIMED_OUT,
+    Display,
+    JobLine,
+    PlainDisplay,
+    is_dumb_terminal,
+    logs_above,
+    number_or_none,
+)
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_TIMEOUT = 0, 1, 124
+
+
+def make_display(job_ids: list[str], out: TextIO | None = None) -> Display:
+    """A live table when ``out`` is a terminal that can redraw and rich is installed, else
+    plain lines."""
+    stream = out or sys.stdout
+    if stream.isatty() and not is_dumb_terminal():
+        try:
+            from ._live import LiveDisplay
+        except ImportError:
+            pass
+        else:
+            return LiveDisplay(job_ids, stream)
+    return PlainDisplay(job_ids, stream)
 
 
 async def latest_train_loss(session: Endpoints, job_id: str, timeout: float) -> float | None:

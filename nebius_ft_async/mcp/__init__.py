@@ -12,6 +12,7 @@ and ``import nebius_ft_async`` never loads it. The tools themselves (``TOOLS`` i
 are plain declarations over the library's own types.
 """
 
-from ._options import ServerOptions, add_command, run_command
+from ._command import add_command, run_command
+from ._options import ServerOptions
 
 __all__ = ["ServerOptions", "add_command", "run_command"]
