@@ -1,41 +1,45 @@
-"""AsyncSession: the one place that talks HTTP (the only module that imports aiohttp).
+"""AsyncSession: settings, lifecycle and the attempt loop of every call.
 
-A call goes, top to bottom: an endpoint method (``_jobs``, ``_operations``, ``_files``)
+A call goes, top to bottom: an endpoint method (``_jobs``, ``_operations``, ``_files``, ...)
 describes it as a ``_routes.Call`` -> ``_perform`` (its deadline; uploads and downloads go
 by ``_transfer``) -> ``_exchange`` (for each attempt a connection slot, a turn from the
-budget and one request; then redirects, retries, or the route's cached decoder) ->
-``_read_body`` (size cap). Everything that is not I/O lives in the pure modules ``_routes``,
-``_urls``, ``_retry``, ``_errors``, ``_requests`` and ``_paging``.
+budget, the hooks and one ``WireRequest``; then redirects, retries, or the route's cached
+decoder) -> the transport's ``send`` (``_aiohttp_transport``, the only module that imports
+aiohttp: connections, proxies, TLS, streamed bodies, the size cap). Everything that is not
+I/O lives in the pure modules ``_routes``, ``_wire``, ``_urls``, ``_retry``, ``_errors``,
+``_requests`` and ``_paging``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-import math
 import os
 import tempfile
 import warnings
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from collections.abc import Awaitable, Mapping, Sequence
 from functools import cached_property, partial
 from pathlib import Path
-from ssl import SSLContext, create_default_context
+from ssl import SSLContext
 from types import TracebackType
-from typing import IO, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-import aiohttp
 import anyio
 from yarl import URL
 
+from ._aiohttp_transport import (
+    PROXY_VARIABLES,
+    AiohttpTransport,
+    ClientSession,
+    checked_client_session,
+    inflates_for,
+)
 from ._budget import AdaptiveBudget, RequestBudget
 from ._checks import LOOPBACK_MIN_POLL_INTERVAL, MIN_POLL_INTERVAL, positive_seconds
 from ._endpoints import Endpoints
 from ._errors import (
     BAD_BODY,
-    APIConnectionError,
     APIError,
     APIStatusError,
     APITimeoutError,
@@ -46,9 +50,8 @@ from ._errors import (
     decode_error,
     status_error,
 )
-from ._file_slice import FileSlice
 from ._hooks import Hooks, HookSet, RequestEvent, ResponseEvent, RetryEvent, hook_set
-from ._inflate import SUPPORTED_ENCODINGS, BodyError, BodyTooLarge, Inflater
+from ._inflate import SUPPORTED_ENCODINGS
 from ._network import (
     checked_headers,
     checked_proxy,
@@ -60,10 +63,11 @@ from ._network import (
 from ._raw import Exchange, captured
 from ._redaction import KeyRedactor, storage_error_detail
 from ._retry import RetryPolicy, is_retryable, parse_retry_after, wait_before_retry
-from ._routes import Call, FilePart, Progress, Route, Upload, report_progress
+from ._routes import Call, FilePart, Route, Upload
 from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, is_loopback_host, normalize_base_url
 from ._version import __version__
+from ._wire import WireRequest, WireTimeout, content_type, request_id
 
 log = logging.getLogger("nebius_ft_async")
 
@@ -80,12 +84,8 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 5
 """Redirects followed in one attempt."""
 
-_READ_CHUNK = 256 * 1024
-_PROXY_VARIABLES = "the proxy named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (trust_env)"
-_PROGRESS_EVERY = 0.1
-_DOWNLOAD_CHUNK = 1024 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_PART_HEADERS = {"Content-Type": "application/octet-stream"}
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class AsyncSession(Endpoints):
@@ -143,7 +143,7 @@ class AsyncSession(Endpoints):
         proxy: str | None = None,
         trust_env: bool = True,
         ssl: SSLContext | bool | None = None,
-        client_session: aiohttp.ClientSession | None = None,
+        client_session: ClientSession | None = None,
         ai_project_id: str | None = None,
         hooks: Hooks | Sequence[Hooks] | None = None,
     ) -> None:
@@ -195,66 +195,48 @@ class AsyncSession(Endpoints):
         """The AI Studio project that creating and listing work within (``None``: the
         account's default)."""
         self._hooks = hook_set(hooks)
-        if client_session is not None and not isinstance(client_session, aiohttp.ClientSession):
-            raise ConfigurationError(
-                "client_session must be an aiohttp.ClientSession, "
-                f"got {type(client_session).__name__}"
-            )
+        client_session = checked_client_session(client_session)
         # a client of the user's may decompress bodies itself: then it asks for them too
-        self._inflate = client_session is None or not client_session.auto_decompress
-        self._headers = {
+        inflate = inflates_for(client_session)
+        headers = {
             "Accept": "application/json",
-            **({"Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS)} if self._inflate else {}),
+            **({"Accept-Encoding": ", ".join(SUPPORTED_ENCODINGS)} if inflate else {}),
             "User-Agent": f"nebius-ft-async/{__version__}",
             **_configured_headers(default_headers),
             "Authorization": f"Bearer {key}",
         }
-        self._ssl = checked_ssl(ssl, self.base_url)
+        checked = checked_ssl(ssl, self.base_url)
         if proxy is not None:
-            self._proxy: str | None = checked_proxy(proxy)
+            found_proxy: str | None = checked_proxy(proxy)
         elif trust_env and client_session is None:
             found = environment_proxy(self.base_url)
-            self._proxy = None if found is None else checked_proxy(found, _PROXY_VARIABLES)
+            found_proxy = None if found is None else checked_proxy(found, PROXY_VARIABLES)
         else:
-            self._proxy = None
-        # another origin (the storage a download redirects to) has its own environment proxy
-        self._storage_proxy_from_env = proxy is None and trust_env and client_session is None
-        self._own_client = client_session is None
-        # Sent with each request when the client is the user's (their defaults stay theirs),
-        # and the key is when a proxy is used: aiohttp copies a session's default headers
-        # into the CONNECT request, where an Authorization header would reach the proxy (as
-        # Proxy-Authorization) in clear text.
-        self._client_headers = dict(self._headers)
-        if not self._own_client:
-            self._request_headers: dict[str, str] | None = self._headers
-        elif self._proxy is not None:
-            self._request_headers = {"Authorization": self._client_headers.pop("Authorization")}
-        else:
-            self._request_headers = None
-        self._request_options: dict[str, Any] = {}
-        if not self._own_client:
-            if proxy is not None:
-                self._request_options["proxy"] = self._proxy
-            if ssl is not None:
-                self._request_options["ssl"] = self._ssl
-        self._key = key
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
-        # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
-        self._transfer_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, sock_read=timeout
+            found_proxy = None
+        self._transport = AiohttpTransport(
+            headers=headers,
+            proxy=found_proxy,
+            proxy_given=proxy is not None,
+            # another origin (the storage a download redirects to) has its own proxy
+            storage_proxy_from_env=proxy is None and trust_env and client_session is None,
+            ssl=checked,
+            ssl_given=ssl is not None,
+            max_connections=max_connections,
+            client_session=client_session,
+            inflate=inflate,
         )
-        self._max_connections = max_connections
+        self._key = key
+        self._timeout = WireTimeout(total=timeout, connect=connect_timeout)
+        # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
+        self._transfer_timeout = WireTimeout(total=None, connect=connect_timeout, read=timeout)
         self._slots = Slots(max_connections)
-        self._client: aiohttp.ClientSession | None = client_session
-        self._foreign_client: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def __repr__(self) -> str:
         return f"<AsyncSession base_url={self.base_url!r}>"
 
     async def __aenter__(self) -> Self:
-        self._client_session()
+        self._transport.ready()
         return self
 
     async def __aexit__(
@@ -269,10 +251,7 @@ class AsyncSession(Endpoints):
         """Close every connection (not those of a ``client_session`` you gave: that one stays
         yours to close). The session cannot be used afterwards."""
         self._closed = True
-        if self._client is not None and self._own_client:
-            await self._client.close()
-        if self._foreign_client is not None:
-            await self._foreign_client.close()
+        await self._transport.close()
 
     @property
     def closed(self) -> bool:
@@ -280,107 +259,13 @@ class AsyncSession(Endpoints):
         return self._closed
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
-        client = getattr(self, "_client", None)
-        if client is not None and getattr(self, "_own_client", False) and not client.closed:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.unclosed():
             _warn(
                 f"Unclosed {self!r}: use 'async with AsyncSession()' or 'await session.close()'",
                 ResourceWarning,
                 source=self,
             )
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise NebiusError("this AsyncSession is closed")
-        loop = asyncio.get_running_loop()
-        if not self._own_client:
-            return self._users_client(loop)
-        if self._client is not None and self._loop is not loop:
-            self._abandon_client()
-            raise NebiusError(
-                "this AsyncSession was used in another event loop (an earlier asyncio.run, "
-                "say), which it stays bound to: make one session per event loop, inside it"
-            )
-        if self._client is None:
-            self._loop = loop
-            connector = aiohttp.TCPConnector(
-                limit=self._max_connections, limit_per_host=0, ssl=self._ssl
-            )
-            self._client = aiohttp.ClientSession(
-                connector=connector,
-                headers=self._client_headers,  # set once: no per-request merging on the hot path
-                timeout=self._timeout,
-                auto_decompress=False,  # _inflate does it, and checks the stream is whole
-                proxy=self._proxy,
-                trust_env=False,  # the proxy was looked up once, for the one origin
-            )
-        return self._client
-
-    @cached_property
-    def _foreign_base_options(self) -> dict[str, Any]:
-        options = dict(self._request_options)
-        if self._ssl is False:
-            options["ssl"] = create_default_context()
-        return options
-
-    def _foreign_options(self, target: URL) -> dict[str, Any]:
-        """Request options for another origin: a certificate check even where the session
-        turned it off (``ssl=False`` is for a loopback API, not for the storage it names),
-        and the proxy the environment names for that origin (its own ``NO_PROXY`` rules),
-        or the session's ``proxy=`` when one was given."""
-        if not self._own_client:
-            return self._foreign_base_options
-        if self._storage_proxy_from_env:
-            found = environment_proxy(str(target.origin()))
-            proxy = None if found is None else checked_proxy(found, _PROXY_VARIABLES)
-        else:
-            proxy = self._proxy
-        return {**self._foreign_base_options, "proxy": proxy}
-
-    def _client_for_another_origin(self) -> aiohttp.ClientSession:
-        """The client a redirect to another origin (object storage) is followed with: the
-        session's connections, none of its headers, so the key stays with the API. A user's
-        client is used as it is: its default headers are theirs, the key is not among them."""
-        client = self._client_session()
-        if not self._own_client:
-            return client
-        if self._foreign_client is None:
-            self._foreign_client = aiohttp.ClientSession(
-                connector=client.connector,
-                connector_owner=False,
-                timeout=self._timeout,
-                auto_decompress=False,
-                trust_env=False,  # each request names its proxy: _foreign_options
-            )
-        return self._foreign_client
-
-    def _users_client(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
-        client = self._client
-        assert client is not None
-        if client.closed:
-            raise NebiusError("the aiohttp.ClientSession given as client_session is closed")
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
-            raise NebiusError(
-                "this AsyncSession was used in another event loop than its client_session's: "
-                "make the session and its client inside the event loop that uses them"
-            )
-        return client
-
-    def _abandon_client(self) -> None:
-        """Let go of a client whose event loop is gone, without its 'unclosed' warnings: its
-        connections cannot be closed from another loop, and die with the old one."""
-        foreign, self._foreign_client = self._foreign_client, None
-        if foreign is not None:
-            foreign.detach()
-        client, self._client = self._client, None
-        if client is None:
-            return
-        connector = client.connector
-        client.detach()  # the client counts as closed from now on
-        if connector is not None:
-            with suppress(RuntimeError):  # its loop is closed: nothing left to close there
-                connector._close()
 
     # -- the request path ------------------------------------------------------------
 
@@ -397,76 +282,30 @@ class AsyncSession(Endpoints):
         if call.upload is not None or call.download_to is not None:
             return self._transfer(call)
         deadline = None if call.timeout is None else self._deadline(call.timeout)
-        body = None if call.json is None else self._json_body(call.json)
-        return self._exchange(call, body, None, self._timeout, deadline)
+        return self._exchange(call, call.json, None, self._timeout, deadline)
 
     async def _transfer(self, call: Call[T]) -> T:
         """An upload or a download: bounded by silence on the wire (the session's
-        ``timeout``), not by a total time; the call's own ``timeout`` bounds it all."""
+        ``timeout``), not by a total time; the call's own ``timeout`` bounds it all.
+
+        An upload is retried as its route allows: a multipart upload not once the body may
+        have reached the server (a retry would upload twice); a dataset part as a read. A
+        server that stops taking the body ends the attempt with ``APITimeoutError`` once
+        nothing was sent for the session's ``timeout``: silence on the wire ends a transfer
+        in either direction.
+        """
         deadline = None if call.timeout is None else self._deadline(call.timeout)
         try:
             async with asyncio.timeout_at(deadline):
-                if call.upload is not None:
-                    return await self._upload(call, call.upload, deadline)
+                if call.upload is not None:  # streamed from disk (see _aiohttp_transport)
+                    return await self._exchange(
+                        call, call.upload, None, self._transfer_timeout, deadline
+                    )
                 assert call.download_to is not None
                 return await self._download(call, call.download_to, deadline)
         except TimeoutError:
             failure = self._deadline_error(call)
         raise failure  # outside the except block: nothing of aiohttp's rides along
-
-    async def _upload(self, call: Call[T], upload: Upload | FilePart, deadline: float | None) -> T:
-        """POST a multipart form with ``fields`` and one file part, or a part of a file as the
-        whole body, streamed from disk.
-
-        Retried as the route allows: a multipart upload not once the body may have reached
-        the server (a retry would upload twice); a dataset part as a read.
-        A server that stops taking the body (it reads the headers, then nothing) ends the
-        upload with ``APITimeoutError`` once nothing was sent for the session's ``timeout``:
-        silence on the wire ends a transfer in either direction.
-        """
-        silence = self._transfer_timeout.sock_read or DEFAULT_TIMEOUT
-        stall = _StallWatch(silence, call.on_progress)
-
-        @contextmanager
-        def form() -> Iterator[tuple[Any, dict[str, str] | None]]:
-            if isinstance(upload, FilePart):
-                with (
-                    FileSlice(upload.file, upload.offset, upload.length) as part,
-                    stall.watching(part, upload.length),
-                ):
-                    yield part, _PART_HEADERS | {"Content-Length": str(upload.length)}
-                return
-            data = aiohttp.FormData()
-            for name, value in upload.fields.items():
-                data.add_field(name, value)
-            file = upload.file
-            if isinstance(file, bytes):  # as a stream: aiohttp warns about large raw bodies
-                stream: IO[bytes] = io.BytesIO(file)
-                size = len(file)
-            else:
-                stream = open(file, "rb")  # noqa: SIM115 (closed below; read by aiohttp)
-                size = os.fstat(stream.fileno()).st_size
-            with stream, stall.watching(stream, size):
-                data.add_field("file", stream, filename=upload.filename)
-                yield data, None
-
-        try:
-            result = await self._exchange(call, form, None, self._transfer_timeout, deadline)
-            if call.on_progress is not None:
-                report_progress(call.on_progress, stall.size, stall.size)
-            return result
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if not stall.fired or current is None or current.cancelling() > 1:
-                raise  # the caller's own cancellation (or the deadline's) stays one
-            current.uncancel()
-            path = self._path_prefix + call.path
-            failure = APITimeoutError(
-                f"POST {path} stalled: the server took none of the body for {silence:g} s",
-                method="POST",
-                path=path,
-            )
-        raise failure
 
     async def _download(self, call: Call[T], destination: Path, deadline: float | None) -> T:
         """Stream the answer into ``destination`` atomically.
@@ -489,25 +328,8 @@ class AsyncSession(Endpoints):
         os.close(handle)
         temporary = Path(name)
 
-        async def save(response: aiohttp.ClientResponse) -> bytes:
-            received = 0
-            async with await anyio.open_file(temporary, "wb") as file:
-                with _as_transport_error():
-                    inflater = _inflater(response, None) if self._inflate else None
-                    async for chunk in response.content.iter_chunked(_DOWNLOAD_CHUNK):
-                        received += len(chunk)
-                        await file.write(chunk if inflater is None else inflater.feed(chunk))
-                        if call.on_progress is not None:
-                            report_progress(call.on_progress, received, response.content_length)
-                    if inflater is not None:
-                        await file.write(inflater.finish())
-            expected = response.content_length
-            if expected is not None and received != expected:
-                raise aiohttp.ClientPayloadError(f"got {received} of {expected} bytes")
-            return b""
-
         try:
-            result = await self._exchange(call, None, save, self._transfer_timeout, deadline)
+            result = await self._exchange(call, None, temporary, self._transfer_timeout, deadline)
             await anyio.to_thread.run_sync(temporary.replace, destination)
             return result
         finally:
@@ -517,9 +339,9 @@ class AsyncSession(Endpoints):
     async def _exchange(
         self,
         call: Call[T],
-        body: RequestBody | None,
-        consume: Consume | None,
-        wire: aiohttp.ClientTimeout,
+        body: bytes | Upload | FilePart | None,
+        sink: Path | None,
+        wire: WireTimeout,
         deadline: float | None,
     ) -> T:
         """The request path, in one coroutine: for each attempt a connection slot, a turn
@@ -527,7 +349,7 @@ class AsyncSession(Endpoints):
         another origin, such as object storage, without the session's headers and outside the
         budget), or the failure retried or raised.
 
-        A 2xx body is read by ``consume`` if given, else in full. A retry whose wait would
+        A 2xx body goes to ``sink`` if given, else is read in full. A retry whose wait would
         end past ``deadline`` (loop time) is not attempted: the last error is raised at once
         instead of sleeping into a sure timeout.
         """
@@ -538,11 +360,13 @@ class AsyncSession(Endpoints):
             path = with_query(path, call.extra_query)
         if route.project_scoped or call.ai_project_id is not None:
             path = self._in_project(route, path, call.ai_project_id)
-        headers = self._request_headers
+        headers = None  # besides the transport's own (the key, the defaults)
         if call.extra_headers:
-            headers = {**(headers or {}), **checked_headers("extra_headers", call.extra_headers)}
+            headers = checked_headers("extra_headers", call.extra_headers)
+        if call.json is not None:
+            headers = {**(headers or {}), **_JSON_HEADERS}
         url = target = URL(self._origin + path, encoded=True)
-        slots, hooks = self._slots, self._hooks
+        slots, hooks, transport = self._slots, self._hooks, self._transport
         attempt, redirects, schedule = 1, 0, None
         foreign = False  # whether target is on another origin (a storage redirect's)
         try:
@@ -561,76 +385,33 @@ class AsyncSession(Endpoints):
                         raise self._refusal(method, path, wait, deadline, attempt)
                     timeout = wire
                     if deadline is not None:
-                        timeout = _within(wire, deadline - asyncio.get_running_loop().time())
-                    # after the waits: close() may have run, or the loop be another one
-                    client, options = self._client, self._request_options
-                    if foreign:
-                        client = self._client_for_another_origin()
-                        options = self._foreign_options(target)
-                    elif (
-                        client is None
-                        or self._closed
-                        or not self._own_client
-                        or self._loop is not asyncio.get_running_loop()
-                    ):
-                        client = self._client_session()
+                        timeout = wire.within(deadline - asyncio.get_running_loop().time())
+                    transport.ready()  # after the waits: close() may have run, or the loop changed
+                    request_headers = None if foreign else headers
                     if hooks is not None:
                         sent = self._request_sent(hooks, method, template, target, attempt, foreign)
+                        if sent.headers and not foreign:
+                            request_headers = {
+                                **(request_headers or {}),
+                                **hook_headers(sent.headers),
+                            }
                     try:
-                        with _NO_BODY if body is None else body() as (data, body_headers):
-                            if headers is not None and not foreign:
-                                body_headers = {**headers, **(body_headers or {})}
-                            if sent is not None and sent.headers and not foreign:
-                                body_headers = {
-                                    **(body_headers or {}),
-                                    **hook_headers(sent.headers),
-                                }
-                            async with client.request(
+                        answer = await transport.send(
+                            WireRequest(
                                 method,
                                 target,
-                                headers=body_headers,
-                                data=data,
-                                allow_redirects=False,
-                                timeout=timeout,
-                                **options,
-                            ) as response:
-                                status = response.status
-                                response_headers = response.headers
-                                if not foreign:
-                                    budget.record(status, response_headers)
-                                length = response_headers.get("Content-Length")
-                                if consume is not None and 200 <= status < 300:
-                                    raw_body = await consume(response)
-                                elif (
-                                    length is not None
-                                    and length.isdecimal()
-                                    and int(length) <= self.max_response_bytes
-                                    and "Content-Encoding" not in response_headers
-                                ):  # a body of known length, not compressed: read it whole
-                                    raw_body = await response.read()
-                                else:
-                                    raw_body = await self._read_body(response, method, path)
-                                reason = response.reason
-                    # failures are kept, not raised here: aiohttp's exception, whose
-                    # request_info holds the Authorization header, must not ride along as
-                    # __context__ of the error raised
-                    except TimeoutError as exc:
-                        failure = APITimeoutError(
-                            f"{method} {path} timed out: {_timeout_words(timeout)}",
-                            method=method,
-                            path=path,
-                            request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
+                                path,
+                                timeout,
+                                self.max_response_bytes,
+                                request_headers,
+                                body,
+                                foreign,
+                                sink,
+                                call.on_progress,
+                                None if foreign else budget.record,
+                            )
                         )
-                    except aiohttp.ClientError as exc:
-                        # another origin's errors may quote the signed link: its host only
-                        detail = f" from {target.host}" if foreign else f": {exc}"
-                        failure = APIConnectionError(
-                            f"{method} {path} failed: {type(exc).__name__}{detail}",
-                            method=method,
-                            path=path,
-                            request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
-                        )
-                    except APIError as exc:  # reading the body: too large, a stalled download
+                    except APIError as exc:  # raised outside aiohttp's except: no __context__
                         failure = exc
                     except BaseException as exc:  # a cancellation: still told
                         if sent is not None:
@@ -642,12 +423,13 @@ class AsyncSession(Endpoints):
                     if failure is not None:
                         self._response_received(sent, None, None, type(failure).__name__)
                     else:
-                        self._response_received(sent, status, response_headers, None)
+                        self._response_received(sent, answer.status, answer.headers, None)
                 if failure is None:
+                    status, response_headers, raw_body = answer.status, answer.headers, answer.body
                     if status < 300:
-                        sink = captured.get()
-                        if sink is not None:  # a raw view was asked for (with_raw_response)
-                            sink.append(
+                        raw = captured.get()
+                        if raw is not None:  # a raw view was asked for (with_raw_response)
+                            raw.append(
                                 Exchange(method, template, path, status, response_headers, raw_body)
                             )
                         try:
@@ -684,11 +466,11 @@ class AsyncSession(Endpoints):
                             raw_body = storage_error_detail(raw_body)
                         failure = status_error(
                             status,
-                            reason or "",
+                            answer.reason,
                             self._redact(raw_body),
                             method=method,
                             path=path,
-                            request_id=_request_id(response_headers),
+                            request_id=request_id(response_headers),
                             retry_after=parse_retry_after(response_headers),
                         )
                 self._redactor.error(failure)  # a server may echo the key in any spelling
@@ -769,12 +551,12 @@ class AsyncSession(Endpoints):
         return self._redactor.error(
             decode_error(
                 status,
-                _content_type(headers),
+                content_type(headers),
                 self._redact(body),
                 str(exc),
                 method=method,
                 path=path,
-                request_id=_request_id(headers),
+                request_id=request_id(headers),
             )
         )
 
@@ -819,8 +601,8 @@ class AsyncSession(Endpoints):
         if status is not None and status >= 400:
             error = str(status)
         elapsed = asyncio.get_running_loop().time() - sent.started
-        request_id = None if headers is None else _request_id(headers)
-        self._hooks.received(ResponseEvent(sent, status, error, elapsed, request_id))
+        answer_id = None if headers is None else request_id(headers)
+        self._hooks.received(ResponseEvent(sent, status, error, elapsed, answer_id))
 
     @cached_property
     def _redactor(self) -> KeyRedactor:
@@ -829,149 +611,6 @@ class AsyncSession(Endpoints):
     def _redact(self, body: bytes) -> bytes:
         """The body with the API key blanked out, for a server that echoes the request."""
         return self._redactor.bytes(body)
-
-    def _json_body(self, encoded: bytes) -> RequestBody:
-        headers = {"Content-Type": "application/json"}  # added to the session's own
-        return lambda: nullcontext((encoded, headers))
-
-    async def _read_body(
-        self,
-        response: aiohttp.ClientResponse,
-        method: str,
-        path: str,
-    ) -> bytes:
-        """The whole body, refusing one larger than ``max_response_bytes`` once decompressed;
-        a compressed body must reach the end of its stream (else a transport error)."""
-        cap = self.max_response_bytes
-        declared = response.content_length
-        with _as_transport_error():
-            inflater = _inflater(response, cap) if self._inflate else None
-        if declared is not None and declared <= cap and inflater is None:
-            return await response.read()
-        if declared is None or inflater is not None:  # count what comes out, not what is sent
-            chunks = []
-            size = 0
-            try:
-                with _as_transport_error():
-                    async for chunk in response.content.iter_chunked(_READ_CHUNK):
-                        if inflater is not None:
-                            chunk = inflater.feed(chunk)
-                        size += len(chunk)
-                        if size > cap:
-                            break
-                        chunks.append(chunk)
-                    else:
-                        if inflater is not None:
-                            chunks.append(inflater.finish())
-                        return b"".join(chunks)
-            except BodyTooLarge:
-                pass
-        response.close()
-        raise decode_error(
-            response.status,
-            _content_type(response.headers),
-            b"",
-            f"body larger than the {cap} byte limit (max_response_bytes)",
-            method=method,
-            path=path,
-            request_id=_request_id(response.headers),
-        )
-
-
-class _StallWatch:
-    """Notices an upload the server stopped taking: the file's read position (aiohttp reads
-    the next chunk only once the last was written) stands still for ``silence`` seconds
-    before the end. Then it cancels the task sending it, and says so in ``fired``."""
-
-    def __init__(self, silence: float, on_progress: Progress | None = None) -> None:
-        self.silence = silence
-        self.fired = False
-        self.on_progress = on_progress  # told of the position as it moves, when given
-        self.size = 0
-
-    @contextmanager
-    def watching(self, stream: IO[bytes] | FileSlice, size: int) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        every = min(self.silence / 4, 1.0 if self.on_progress is None else _PROGRESS_EVERY)
-        self.size = size
-        last_position, moved = stream.tell(), loop.time()
-        handle: asyncio.TimerHandle | None = None
-
-        def check() -> None:
-            nonlocal handle, last_position, moved
-            position = stream.tell()
-            now = loop.time()
-            if position != last_position:
-                last_position, moved = position, now
-                if self.on_progress is not None:
-                    report_progress(self.on_progress, position, size)
-            if position >= size:
-                return  # all of it was taken: the answer's silence is the read timeout's
-            if now - moved >= self.silence and task is not None:
-                self.fired = True
-                task.cancel()
-                return
-            handle = loop.call_later(every, check)
-
-        handle = loop.call_later(every, check)
-        try:
-            yield
-        finally:
-            handle.cancel()
-
-
-def _request_id(headers: Mapping[str, str]) -> str | None:
-    return headers.get("x-request-id") or headers.get("request-id")
-
-
-def _content_type(headers: Mapping[str, str]) -> str:
-    return headers.get("content-type", "").partition(";")[0].strip()
-
-
-RequestBody = Callable[[], AbstractContextManager[tuple[Any, dict[str, str] | None]]]
-"""Makes one attempt's request body: the data for aiohttp and the headers to send with it."""
-Consume = Callable[[aiohttp.ClientResponse], Awaitable[bytes]]
-"""Reads a 2xx response some other way than into memory (a download to disk)."""
-
-_NO_BODY: AbstractContextManager[tuple[Any, dict[str, str] | None]] = nullcontext((None, None))
-
-
-def _within(wire: aiohttp.ClientTimeout, seconds: float) -> aiohttp.ClientTimeout:
-    """``wire`` with its total cut to ``seconds`` (the time left before a deadline)."""
-    total = seconds if wire.total is None else min(wire.total, seconds)
-    return aiohttp.ClientTimeout(
-        total=max(total, 0.0001),
-        sock_connect=wire.sock_connect,
-        sock_read=wire.sock_read,
-        ceil_threshold=math.inf,  # the deadline to the millisecond, not rounded up
-    )
-
-
-def _timeout_words(wire: aiohttp.ClientTimeout) -> str:
-    if wire.total is not None:
-        return f"no full answer within {wire.total:g} s"
-    return f"nothing on the wire for {wire.sock_read:g} s"
-
-
-def _inflater(response: aiohttp.ClientResponse, cap: int | None) -> Inflater | None:
-    """What decompresses this response's body, if it is compressed."""
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return None
-    return Inflater(encoding, cap)
-
-
-@contextmanager
-def _as_transport_error() -> Iterator[None]:
-    """A body cut short, corrupt or in an unreadable encoding is a transport error (aiohttp's,
-    mapped and retried like one); one past the size cap stays ``BodyTooLarge``."""
-    try:
-        yield
-    except BodyTooLarge:
-        raise
-    except BodyError as error:
-        raise aiohttp.ClientPayloadError(str(error)) from None
 
 
 def _configured_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

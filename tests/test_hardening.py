@@ -319,6 +319,34 @@ async def test_an_upload_the_server_stops_taking_ends_at_the_session_timeout(
     assert caught.value.path == "/v1/files"
 
 
+async def test_a_dataset_part_the_server_stops_taking_is_sent_again_like_a_read(
+    serve: Serve, tmp_path: Any
+) -> None:
+    import anyio
+
+    from nebius_ft_async import APITimeoutError
+
+    arrived = []
+    release = anyio.Event()
+
+    async def take_nothing(request: web.Request) -> web.Response:
+        arrived.append(True)  # headers read; the body is never read
+        await release.wait()
+        return json_response({"detail": "too late"}, 400)
+
+    app = web.Application()
+    app.router.add_post("/v1/datasets/uploads/{upload_id}/parts", take_nothing)
+    url = await serve(app)
+    big = tmp_path / "rows.jsonl"
+    big.write_bytes(b"u" * (64 * 1024 * 1024))
+    async with AsyncSession(KEY, base_url=url, timeout=0.3, max_retries=1) as session:
+        with anyio.fail_after(60), pytest.raises(APITimeoutError, match="stalled") as caught:
+            await session.upload_dataset_part("upload-1", big, offset=0, length=big.stat().st_size)
+    release.set()
+    assert len(arrived) == 2  # a part sent twice is harmless: it was retried once
+    assert caught.value.attempts == 2
+
+
 async def test_a_monitor_keeps_a_job_whose_numbers_exceed_64_bits(serve: Serve) -> None:
     from nebius_ft_async import wait_for_jobs
 

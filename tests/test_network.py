@@ -204,8 +204,8 @@ async def test_trust_env_false_ignores_proxy_variables(monkeypatch: pytest.Monke
     )
     assert environment_proxy("http://127.0.0.1:8000") is None  # loopback never goes out
     session = AsyncSession(KEY, trust_env=False)
-    assert session._proxy is None
-    assert AsyncSession(KEY)._proxy == "http://proxy.corp.example:3128"
+    assert session._transport._proxy is None
+    assert AsyncSession(KEY)._transport._proxy == "http://proxy.corp.example:3128"
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp.example:1080")
     with pytest.raises(ConfigurationError, match=r"HTTPS_PROXY .* must be an http"):
         AsyncSession(KEY)  # aiohttp speaks no SOCKS: said at once, naming the variable

@@ -342,9 +342,8 @@ async def test_cancelling_a_call_releases_its_connection(serve: Serve) -> None:
         await session.get_job("j1")
     assert scope.cancelled_caught
     await session.close()
-    assert (session._client is not None and session._client.connector is None) or (
-        session._client.closed
-    )
+    client = session._transport._client
+    assert client is not None and (client.connector is None or client.closed)
     await wait_until(lambda: all(transport.is_closing() for transport in transports))
     assert len(transports) == 2
     assert all(transport.is_closing() for transport in transports)

@@ -234,7 +234,7 @@ async def test_unclosed_session_warns(api: FakeApi, api_url: str) -> None:
     api.jobs["j1"] = job_body("j1")
     session = AsyncSession(API_KEY, base_url=api_url)
     await session.get_job("j1")
-    client = session._client
+    client = session._transport._client
     with pytest.warns(ResourceWarning, match="Unclosed <AsyncSession"):
         session.__del__()
     assert client is not None

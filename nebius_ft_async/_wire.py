@@ -1,0 +1,82 @@
+"""What one attempt sends and gets back, below the attempt loop: the seam to the transport.
+
+The session's attempt loop (slot, budget turn, hooks, redirects, decoding, retries) builds a
+``WireRequest`` for each attempt and hands it to its transport, which owns the connections
+and is the only code that speaks HTTP (``_aiohttp_transport``). Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import msgspec
+from yarl import URL
+
+from ._routes import FilePart, Progress, Upload
+
+
+class WireTimeout(NamedTuple):
+    """Seconds one attempt may take on the wire: in all, to connect, of silence reading."""
+
+    total: float | None
+    connect: float | None
+    read: float | None = None
+    exact: bool = False
+    """Kept to the millisecond rather than rounded up (a deadline's remainder)."""
+
+    def within(self, seconds: float) -> WireTimeout:
+        """This timeout with its total cut to ``seconds`` (the time left before a deadline)."""
+        total = seconds if self.total is None else min(self.total, seconds)
+        return WireTimeout(max(total, 0.0001), self.connect, self.read, exact=True)
+
+    def words(self) -> str:
+        """What running out of it means, for a message."""
+        if self.total is not None:
+            return f"no full answer within {self.total:g} s"
+        return f"nothing on the wire for {self.read:g} s"
+
+
+class WireRequest(msgspec.Struct):
+    """One attempt of a call, as the transport sends it.
+
+    ``path`` is the request as messages show it. ``headers`` go beside the transport's own
+    (the key, the defaults); a request to another ``origin`` (``foreign``: the storage a
+    download redirects to) gets none of the transport's. ``body`` is JSON bytes, a multipart
+    form or a part of a file, streamed from disk. A 2xx answer's body is written to ``sink``
+    when one is given (and ``on_progress`` told), else read into memory up to ``max_body``
+    bytes. ``on_answer(status, headers)`` is told as soon as the answer's head arrives.
+    """
+
+    method: str
+    url: URL
+    path: str
+    timeout: WireTimeout
+    max_body: int
+    headers: Mapping[str, str] | None = None
+    body: bytes | Upload | FilePart | None = None
+    foreign: bool = False
+    sink: Path | None = None
+    on_progress: Progress | None = None
+    on_answer: Callable[[int, Mapping[str, str]], None] | None = None
+
+
+class WireResponse(msgspec.Struct):
+    """The answer to one attempt: its status, headers, reason and body (empty when the body
+    went to the request's ``sink``)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    reason: str
+
+
+def request_id(headers: Mapping[str, str]) -> str | None:
+    """The server's id of the request, if its answer names one."""
+    return headers.get("x-request-id") or headers.get("request-id")
+
+
+def content_type(headers: Mapping[str, str]) -> str:
+    """The media type of an answer's body, without its parameters."""
+    return headers.get("content-type", "").partition(";")[0].strip()
