@@ -49,6 +49,7 @@ from ._errors import (
     WaitTimeout,
 )
 from ._hooks import Hooks, RequestEvent, ResponseEvent, RetryEvent
+from ._mock_transport import MockTransport
 from ._models import (
     CheckpointSource,
     CustomModel,
@@ -104,6 +105,7 @@ from ._routes import CallOptions
 from ._session import AsyncSession
 from ._version import __version__
 from ._waits import wait_for_file, wait_for_model
+from ._wire import AsyncTransport, WireRequest, WireResponse
 
 # a library logs, the application decides where that goes (see README: Logging)
 logging.getLogger("nebius_ft_async").addHandler(logging.NullHandler())
@@ -115,6 +117,7 @@ __all__ = [
     "APITimeoutError",
     "AdaptiveBudget",
     "AsyncSession",
+    "AsyncTransport",
     "AuthenticationError",
     "BadRequestError",
     "BudgetRefusalError",
@@ -164,6 +167,7 @@ __all__ = [
     "MlflowConfig",
     "MlflowIntegration",
     "MlflowSettings",
+    "MockTransport",
     "ModelDeploymentError",
     "ModelStatus",
     "NebiusError",
@@ -195,6 +199,8 @@ __all__ = [
     "WandbConfig",
     "WandbIntegration",
     "WandbSettings",
+    "WireRequest",
+    "WireResponse",
     "__version__",
     "as_completed",
     "check_data_file",

@@ -58,7 +58,8 @@ ClientSession = aiohttp.ClientSession
 class AiohttpTransport:
     """Sends a session's requests over aiohttp.
 
-    ``headers`` (the key among them) go with every request to the API's origin; ``proxy``
+    ``headers`` (the key among them) go with every request to the API's origin, set once on
+    its client (they are what a request's ``session_headers`` hold); ``proxy``
     (already looked up, or ``None``) is used for it, and ``storage_proxy_from_env`` says
     whether another origin looks its own up in the environment. ``inflate`` says whether
     compressed bodies are decompressed here (not when the user's ``client_session`` does it

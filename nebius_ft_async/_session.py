@@ -67,7 +67,7 @@ from ._routes import Call, FilePart, Route, Upload
 from ._slots import Slots
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, is_loopback_host, normalize_base_url
 from ._version import __version__
-from ._wire import WireRequest, WireTimeout, content_type, request_id
+from ._wire import AsyncTransport, WireRequest, WireTimeout, content_type, request_id
 
 log = logging.getLogger("nebius_ft_async")
 
@@ -146,6 +146,7 @@ class AsyncSession(Endpoints):
         client_session: ClientSession | None = None,
         ai_project_id: str | None = None,
         hooks: Hooks | Sequence[Hooks] | None = None,
+        transport: AsyncTransport | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("NEBIUS_API_KEY", "")
         key = key.strip()
@@ -205,6 +206,37 @@ class AsyncSession(Endpoints):
             **_configured_headers(default_headers),
             "Authorization": f"Bearer {key}",
         }
+        self._headers = headers
+        if transport is not None:
+            options = {"proxy=": proxy, "ssl=": ssl, "client_session=": client_session}
+            given = [name for name, value in options.items() if value is not None]
+            if given:
+                raise ConfigurationError(
+                    f"transport= sends every request itself: {', '.join(given)} cannot apply"
+                )
+            self._transport: AsyncTransport = transport
+        else:
+            self._transport = self._aiohttp_transport(
+                headers, proxy, trust_env, ssl, max_connections, client_session, inflate
+            )
+        self._key = key
+        self._timeout = WireTimeout(total=timeout, connect=connect_timeout)
+        # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
+        self._transfer_timeout = WireTimeout(total=None, connect=connect_timeout, read=timeout)
+        self._slots = Slots(max_connections)
+        self._closed = False
+
+    def _aiohttp_transport(
+        self,
+        headers: dict[str, str],
+        proxy: str | None,
+        trust_env: bool,
+        ssl: SSLContext | bool | None,
+        max_connections: int,
+        client_session: ClientSession | None,
+        inflate: bool,
+    ) -> AsyncTransport:
+        """The transport of a session not given one: aiohttp, with its proxy looked up."""
         checked = checked_ssl(ssl, self.base_url)
         if proxy is not None:
             found_proxy: str | None = checked_proxy(proxy)
@@ -213,7 +245,7 @@ class AsyncSession(Endpoints):
             found_proxy = None if found is None else checked_proxy(found, PROXY_VARIABLES)
         else:
             found_proxy = None
-        self._transport = AiohttpTransport(
+        return AiohttpTransport(
             headers=headers,
             proxy=found_proxy,
             proxy_given=proxy is not None,
@@ -225,12 +257,6 @@ class AsyncSession(Endpoints):
             client_session=client_session,
             inflate=inflate,
         )
-        self._key = key
-        self._timeout = WireTimeout(total=timeout, connect=connect_timeout)
-        # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
-        self._transfer_timeout = WireTimeout(total=None, connect=connect_timeout, read=timeout)
-        self._slots = Slots(max_connections)
-        self._closed = False
 
     def __repr__(self) -> str:
         return f"<AsyncSession base_url={self.base_url!r}>"
@@ -403,6 +429,7 @@ class AsyncSession(Endpoints):
                                 path,
                                 timeout,
                                 self.max_response_bytes,
+                                self._headers,
                                 request_headers,
                                 body,
                                 foreign,

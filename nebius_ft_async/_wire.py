@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._routes import FilePart, Progress, Upload
@@ -41,9 +42,11 @@ class WireTimeout(NamedTuple):
 class WireRequest(msgspec.Struct):
     """One attempt of a call, as the transport sends it.
 
-    ``path`` is the request as messages show it. ``headers`` go beside the transport's own
-    (the key, the defaults); a request to another ``origin`` (``foreign``: the storage a
-    download redirects to) gets none of the transport's. ``body`` is JSON bytes, a multipart
+    ``path`` is the request as messages show it. ``session_headers`` are the session's own
+    (the key, the defaults: the same mapping every time, which the aiohttp transport sets
+    once on its client) and ``headers`` the call's beside them (``all_headers`` merges the
+    two); a request to another origin (``foreign``: the storage a download redirects to)
+    gets none of the session's. ``body`` is JSON bytes, a multipart
     form or a part of a file, streamed from disk. A 2xx answer's body is written to ``sink``
     when one is given (and ``on_progress`` told), else read into memory up to ``max_body``
     bytes. ``on_answer(status, headers)`` is told as soon as the answer's head arrives.
@@ -54,6 +57,7 @@ class WireRequest(msgspec.Struct):
     path: str
     timeout: WireTimeout
     max_body: int
+    session_headers: Mapping[str, str]
     headers: Mapping[str, str] | None = None
     body: bytes | Upload | FilePart | None = None
     foreign: bool = False
@@ -61,15 +65,62 @@ class WireRequest(msgspec.Struct):
     on_progress: Progress | None = None
     on_answer: Callable[[int, Mapping[str, str]], None] | None = None
 
+    @property
+    def all_headers(self) -> dict[str, str]:
+        """Every header the request carries: the session's (not to another origin) and the
+        call's."""
+        own = {} if self.foreign else dict(self.session_headers)
+        return {**own, **(self.headers or {})}
+
 
 class WireResponse(msgspec.Struct):
-    """The answer to one attempt: its status, headers, reason and body (empty when the body
-    went to the request's ``sink``)."""
+    """The answer to one attempt: its status, headers (looked up case-insensitively), body
+    (empty when it went to the request's ``sink``) and reason."""
 
     status: int
     headers: Mapping[str, str]
-    body: bytes
-    reason: str
+    body: bytes = b""
+    reason: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        status: int = 200,
+        *,
+        json: object = None,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> WireResponse:
+        """An answer as a test writes one: ``json`` (encoded, with its content type) or
+        ``body``, and ``headers``."""
+        found = CIMultiDict(headers or {})
+        if json is not None:
+            body = msgspec.json.encode(json)
+            found.setdefault("Content-Type", "application/json")
+        found.setdefault("Content-Length", str(len(body)))
+        return cls(status, CIMultiDictProxy(found), body, "")
+
+
+class AsyncTransport(Protocol):
+    """What sends a session's requests (``AsyncSession(transport=...)``): one attempt at a
+    time, below the session's retries, redirects and budget."""
+
+    def ready(self) -> None:
+        """Raise a ``NebiusError`` if a request cannot go now (the transport is closed)."""
+        ...
+
+    async def send(self, request: WireRequest) -> WireResponse:
+        """Send ``request`` once and read its answer; a failure on the wire raises an
+        ``APIConnectionError`` or ``APITimeoutError``."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection it holds."""
+        ...
+
+    def unclosed(self) -> bool:
+        """True while connections it owns are open (the session warns if dropped so)."""
+        ...
 
 
 def request_id(headers: Mapping[str, str]) -> str | None:

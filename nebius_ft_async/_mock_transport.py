@@ -1,0 +1,101 @@
+"""MockTransport: a session whose requests a function of yours answers, with no socket.
+
+Everything above the wire runs as it does against the network: the budget, retries and
+``Retry-After``, redirects (the key never goes to another origin), decoding, raw responses,
+hooks and deadlines. Only the one attempt on the wire is the handler's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from ._errors import APITimeoutError, NebiusError, decode_error
+from ._wire import WireRequest, WireResponse, content_type, request_id
+
+Handler = Callable[[WireRequest], WireResponse | Awaitable[WireResponse]]
+"""Answers one request: a plain function or a coroutine function."""
+
+
+class MockTransport:
+    """A transport that answers each request with ``handler(request)`` instead of sending it.
+
+    ::
+
+        def handler(request: WireRequest) -> WireResponse:
+            if request.url.path == "/v1/fine_tuning/jobs/ftjob-abc":
+                return WireResponse.of(json=job_body)  # a job as the API sends it
+            return WireResponse.of(404, json={"detail": "Not found"})
+
+        async with AsyncSession("test-key", transport=MockTransport(handler)) as session:
+            job = await session.get_job("ftjob-abc")
+
+    The handler gets a ``WireRequest`` (``method``, ``url``, ``all_headers``, ``body``: the
+    JSON bytes of a create, an ``Upload`` form or a ``FilePart`` of a file) and returns a
+    ``WireResponse`` (``WireResponse.of(status, json=..., headers=...)``); to play a network
+    failure it raises ``APIConnectionError``. Each attempt is bounded by the session's
+    ``timeout`` as on the wire; an answer to a download is written to its file; a body over
+    ``max_response_bytes`` is refused. ``requests`` keeps every request it was sent.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        if not callable(handler):
+            raise ValueError(f"handler must be callable, got {handler!r}")
+        self.handler = handler
+        self.requests: list[WireRequest] = []
+        """Every request sent through it, in order (redirects and retries each count)."""
+        self._closed = False
+
+    def ready(self) -> None:
+        """Raise ``NebiusError`` once the session (and so this transport) is closed."""
+        if self._closed:
+            raise NebiusError("this AsyncSession is closed")
+
+    async def close(self) -> None:
+        """Refuse further requests."""
+        self._closed = True
+
+    def unclosed(self) -> bool:
+        """Always false: it holds no connection."""
+        return False
+
+    async def send(self, request: WireRequest) -> WireResponse:
+        """The handler's answer to ``request``, within the attempt's ``timeout``."""
+        self.requests.append(request)
+        timed_out = False
+        try:
+            async with asyncio.timeout(request.timeout.total):
+                answer = self.handler(request)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+        except TimeoutError:
+            timed_out = True
+        if timed_out:
+            raise APITimeoutError(
+                f"{request.method} {request.path} timed out: {request.timeout.words()}",
+                method=request.method,
+                path=request.path,
+            )
+        if not isinstance(answer, WireResponse):
+            raise NebiusError(
+                f"the MockTransport handler returned {type(answer).__name__}, not a WireResponse"
+            )
+        if request.on_answer is not None:
+            request.on_answer(answer.status, answer.headers)
+        if request.sink is not None and 200 <= answer.status < 300:
+            await anyio.Path(request.sink).write_bytes(answer.body)
+            return WireResponse(answer.status, answer.headers, b"", answer.reason)
+        if len(answer.body) > request.max_body:
+            raise decode_error(
+                answer.status,
+                content_type(answer.headers),
+                b"",
+                f"body larger than the {request.max_body} byte limit (max_response_bytes)",
+                method=request.method,
+                path=request.path,
+                request_id=request_id(answer.headers),
+            )
+        return answer
