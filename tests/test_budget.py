@@ -19,7 +19,12 @@ from nebius_ft_async import (
     RequestBudget,
     RetryPolicy,
 )
-from nebius_ft_async._budget import DEFAULT_MIN_RATE, HEADER_PACE_SHARE, parse_duration
+from nebius_ft_async._budget import (
+    DEFAULT_MIN_RATE,
+    HEADER_PACE_SHARE,
+    parse_duration,
+    server_refill,
+)
 from nebius_ft_async.testing import FakeTokenFactory
 
 from .conftest import API_KEY, FakeApi, RecordedSleeps, json_response, wait_until
@@ -580,3 +585,107 @@ def test_a_header_pace_never_falls_below_min_rate() -> None:
     budget = AdaptiveBudget(clock=lambda: START, min_rate=0.5)
     budget.record(200, limit_headers(1000, 10, "80000s"))  # 990 requests over 22 hours
     assert budget.rate == 0.5
+
+
+# --- server_refill: the x-ratelimit-* headers, table-driven ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # remaining, limit, reset -> (refill a second, low, exhausted)
+        (
+            {
+                "x-ratelimit-remaining-requests": "10",
+                "x-ratelimit-limit-requests": "100",
+                "x-ratelimit-reset-requests": "10s",
+            },
+            ((100 - 10.5) / 10, True, False),
+        ),
+        (
+            {"x-ratelimit-remaining": "80", "x-ratelimit-limit": "100", "x-ratelimit-reset": "2"},
+            ((100 - 80.5) / 2, False, False),
+        ),
+        (
+            {
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-limit-requests": "60",
+                "x-ratelimit-reset-requests": "1m0s",
+            },
+            ((60 - 0.5) / 60, True, True),
+        ),
+        (
+            {
+                "x-ratelimit-remaining-requests": "0.25",
+                "x-ratelimit-limit-requests": "4",
+                "x-ratelimit-reset-requests": "500ms",
+            },
+            ((4 - 0.25) / 0.5, True, False),
+        ),
+    ],
+)
+def test_server_refill_reads_the_quota(headers: dict[str, str], expected: tuple) -> None:
+    reading = server_refill(headers)
+    assert reading is not None
+    assert reading.refill == pytest.approx(expected[0])
+    assert (reading.low, reading.exhausted) == expected[1:]
+
+
+def test_server_refill_reads_a_reset_given_as_a_time_of_day() -> None:
+    import time
+
+    headers = {
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-limit-requests": "10",
+        "x-ratelimit-reset-requests": f"{time.time() + 5:.3f}",  # epoch seconds, 5 s away
+    }
+    reading = server_refill(headers)
+    assert reading is not None and reading.exhausted
+    assert (10 - 0.5) / 5.5 < reading.refill < (10 - 0.5) / 4.5
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"x-ratelimit-limit-requests": "10", "x-ratelimit-reset-requests": "1s"},  # no remaining
+        {"x-ratelimit-remaining-requests": "1", "x-ratelimit-reset-requests": "1s"},  # no limit
+        {"x-ratelimit-remaining-requests": "1", "x-ratelimit-limit-requests": "10"},  # no reset
+        {
+            "x-ratelimit-remaining-requests": "1",
+            "x-ratelimit-limit-requests": "0",
+            "x-ratelimit-reset-requests": "1s",
+        },  # a zero limit
+        {
+            "x-ratelimit-remaining-requests": "1",
+            "x-ratelimit-limit-requests": "inf",
+            "x-ratelimit-reset-requests": "1s",
+        },  # an infinite limit
+        {
+            "x-ratelimit-remaining-requests": "nan",
+            "x-ratelimit-limit-requests": "10",
+            "x-ratelimit-reset-requests": "1s",
+        },
+        {
+            "x-ratelimit-remaining-requests": "10",
+            "x-ratelimit-limit-requests": "10",
+            "x-ratelimit-reset-requests": "1s",
+        },  # a full quota says nothing
+        {
+            "x-ratelimit-remaining-requests": "1",
+            "x-ratelimit-limit-requests": "10",
+            "x-ratelimit-reset-requests": "0",
+        },  # no time to refill in
+        {
+            "x-ratelimit-remaining-requests": "1",
+            "x-ratelimit-limit-requests": "10",
+            "x-ratelimit-reset-requests": "90000",
+        },  # past a day: milliseconds, not believed
+        {
+            "x-ratelimit-remaining-requests": "1",
+            "x-ratelimit-limit-requests": "10",
+            "x-ratelimit-reset-requests": "soon",
+        },
+    ],
+)
+def test_server_refill_ignores_what_cannot_be_read(headers: dict[str, str]) -> None:
+    assert server_refill(headers) is None

@@ -239,3 +239,32 @@ def test_asctime_http_date_is_read_as_gmt() -> None:
 def test_non_finite_waits_are_ignored(value: str) -> None:
     assert parse_retry_after({"retry-after": value}) is None
     assert parse_retry_after({"retry-after-ms": value}) is None
+
+
+# --- is_retryable for a request that is not idempotent (a create) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (APIConnectionError("refused", request_sent=False), True),  # never reached the server
+        (APIConnectionError("reset mid-body", request_sent=True), False),  # it may have acted
+        (APITimeoutError("connect timed out", request_sent=False), True),
+        (APITimeoutError("no answer in time", request_sent=True), False),
+        (status_error(429), True),  # refused before acting
+        (status_error(503), False),
+        (status_error(500), False),
+        (status_error(408), False),
+        (status_error(409), False),
+        (status_error(400), False),
+    ],
+)
+def test_a_create_is_retried_only_when_the_server_cannot_have_acted(
+    error: APIError, retried: bool
+) -> None:
+    assert is_retryable(error, idempotent=False) is retried
+    if isinstance(error, APIConnectionError) or error.status_code in RETRYABLE_STATUSES | {
+        500,
+        503,
+    }:
+        assert is_retryable(error, idempotent=True) is True  # a read is retried in each case
