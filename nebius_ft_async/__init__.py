@@ -105,7 +105,7 @@ from ._routes import CallOptions
 from ._session import AsyncSession
 from ._version import __version__
 from ._waits import wait_for_file, wait_for_model
-from ._wire import AsyncTransport, WireRequest, WireResponse
+from ._wire import AsyncTransport, WireRequest, WireResponse, WireTimeout
 
 # a library logs, the application decides where that goes (see README: Logging)
 logging.getLogger("nebius_ft_async").addHandler(logging.NullHandler())
@@ -201,6 +201,7 @@ __all__ = [
     "WandbSettings",
     "WireRequest",
     "WireResponse",
+    "WireTimeout",
     "__version__",
     "as_completed",
     "check_data_file",

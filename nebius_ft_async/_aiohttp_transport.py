@@ -251,7 +251,7 @@ class AiohttpTransport:
         elif isinstance(body, bytes):
             plain = nullcontext((body, None))
         else:  # streamed from disk, under a watch for a server that stops taking it
-            silence = _DEFAULT_SILENCE if timeout.read is None else timeout.read
+            silence = timeout.read or _DEFAULT_SILENCE  # 0, as for aiohttp: no limit given
             stall = _StallWatch(silence, request.on_progress)
         wire_timeout = self._timeouts.get(timeout)
         if wire_timeout is None:

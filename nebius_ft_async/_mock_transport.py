@@ -12,8 +12,10 @@ import inspect
 from collections.abc import Awaitable, Callable
 
 import anyio
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import APITimeoutError, NebiusError, decode_error
+from ._routes import report_progress
 from ._wire import WireRequest, WireResponse, content_type, request_id
 
 Handler = Callable[[WireRequest], WireResponse | Awaitable[WireResponse]]
@@ -37,8 +39,11 @@ class MockTransport:
     JSON bytes of a create, an ``Upload`` form or a ``FilePart`` of a file) and returns a
     ``WireResponse`` (``WireResponse.of(status, json=..., headers=...)``); to play a network
     failure it raises ``APIConnectionError``. Each attempt is bounded by the session's
-    ``timeout`` as on the wire; an answer to a download is written to its file; a body over
-    ``max_response_bytes`` is refused. ``requests`` keeps every request it was sent.
+    ``timeout`` (an upload's or a download's too, in all rather than as silence); an answer
+    to a download is written to its file; a body over ``max_response_bytes`` is refused;
+    headers are looked up in any case; bodies are taken as they are (nothing is
+    decompressed). ``requests`` keeps every request it was sent. The session does not close
+    a transport it was given: one ``MockTransport`` may serve several sessions.
     """
 
     def __init__(self, handler: Handler) -> None:
@@ -50,9 +55,9 @@ class MockTransport:
         self._closed = False
 
     def ready(self) -> None:
-        """Raise ``NebiusError`` once the session (and so this transport) is closed."""
+        """Raise ``NebiusError`` once it was closed."""
         if self._closed:
-            raise NebiusError("this AsyncSession is closed")
+            raise NebiusError("this MockTransport is closed")
 
     async def close(self) -> None:
         """Refuse further requests."""
@@ -65,9 +70,12 @@ class MockTransport:
     async def send(self, request: WireRequest) -> WireResponse:
         """The handler's answer to ``request``, within the attempt's ``timeout``."""
         self.requests.append(request)
+        timeout = request.timeout
+        # a transfer is bounded by silence on the wire: here, by the same seconds in all
+        limit = (timeout.total if timeout.total is not None else timeout.read) or None
         timed_out = False
         try:
-            async with asyncio.timeout(request.timeout.total):
+            async with asyncio.timeout(limit):
                 answer = self.handler(request)
                 if inspect.isawaitable(answer):
                     answer = await answer
@@ -83,10 +91,15 @@ class MockTransport:
             raise NebiusError(
                 f"the MockTransport handler returned {type(answer).__name__}, not a WireResponse"
             )
+        if not isinstance(answer.headers, CIMultiDictProxy | CIMultiDict):
+            headers = CIMultiDictProxy(CIMultiDict(answer.headers))  # looked up in any case
+            answer = WireResponse(answer.status, headers, answer.body, answer.reason)
         if request.on_answer is not None:
             request.on_answer(answer.status, answer.headers)
         if request.sink is not None and 200 <= answer.status < 300:
             await anyio.Path(request.sink).write_bytes(answer.body)
+            if request.on_progress is not None:
+                report_progress(request.on_progress, len(answer.body), len(answer.body))
             return WireResponse(answer.status, answer.headers, b"", answer.reason)
         if len(answer.body) > request.max_body:
             raise decode_error(

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from functools import cached_property, partial
 from pathlib import Path
 from ssl import SSLContext
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -86,6 +86,7 @@ MAX_REDIRECTS = 5
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 class AsyncSession(Endpoints):
@@ -206,7 +207,7 @@ class AsyncSession(Endpoints):
             **_configured_headers(default_headers),
             "Authorization": f"Bearer {key}",
         }
-        self._headers = headers
+        self._headers = MappingProxyType(headers)  # what every request carries, read-only
         if transport is not None:
             options = {"proxy=": proxy, "ssl=": ssl, "client_session=": client_session}
             given = [name for name, value in options.items() if value is not None]
@@ -215,10 +216,12 @@ class AsyncSession(Endpoints):
                     f"transport= sends every request itself: {', '.join(given)} cannot apply"
                 )
             self._transport: AsyncTransport = transport
+            self._own_transport = False  # the caller's, as a client_session is: not closed here
         else:
             self._transport = self._aiohttp_transport(
                 headers, proxy, trust_env, ssl, max_connections, client_session, inflate
             )
+            self._own_transport = True
         self._key = key
         self._timeout = WireTimeout(total=timeout, connect=connect_timeout)
         # uploads and downloads may take long: ``timeout`` bounds silence on the wire instead
@@ -277,7 +280,8 @@ class AsyncSession(Endpoints):
         """Close every connection (not those of a ``client_session`` you gave: that one stays
         yours to close). The session cannot be used afterwards."""
         self._closed = True
-        await self._transport.close()
+        if self._own_transport:
+            await self._transport.close()
 
     @property
     def closed(self) -> bool:
@@ -286,7 +290,11 @@ class AsyncSession(Endpoints):
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
         transport = getattr(self, "_transport", None)
-        if transport is not None and transport.unclosed():
+        if (
+            transport is not None
+            and getattr(self, "_own_transport", False)
+            and transport.unclosed()
+        ):
             _warn(
                 f"Unclosed {self!r}: use 'async with AsyncSession()' or 'await session.close()'",
                 ResourceWarning,
@@ -412,7 +420,9 @@ class AsyncSession(Endpoints):
                     timeout = wire
                     if deadline is not None:
                         timeout = wire.within(deadline - asyncio.get_running_loop().time())
-                    transport.ready()  # after the waits: close() may have run, or the loop changed
+                    if self._closed:  # after the waits: close() may have run meanwhile
+                        raise NebiusError("this AsyncSession is closed")
+                    transport.ready()  # a connection in this event loop
                     request_headers = None if foreign else headers
                     if hooks is not None:
                         sent = self._request_sent(hooks, method, template, target, attempt, foreign)
@@ -429,7 +439,7 @@ class AsyncSession(Endpoints):
                                 path,
                                 timeout,
                                 self.max_response_bytes,
-                                self._headers,
+                                _NO_HEADERS if foreign else self._headers,
                                 request_headers,
                                 body,
                                 foreign,

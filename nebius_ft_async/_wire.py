@@ -43,13 +43,14 @@ class WireRequest(msgspec.Struct):
     """One attempt of a call, as the transport sends it.
 
     ``path`` is the request as messages show it. ``session_headers`` are the session's own
-    (the key, the defaults: the same mapping every time, which the aiohttp transport sets
-    once on its client) and ``headers`` the call's beside them (``all_headers`` merges the
-    two); a request to another origin (``foreign``: the storage a download redirects to)
-    gets none of the session's. ``body`` is JSON bytes, a multipart
-    form or a part of a file, streamed from disk. A 2xx answer's body is written to ``sink``
-    when one is given (and ``on_progress`` told), else read into memory up to ``max_body``
-    bytes. ``on_answer(status, headers)`` is told as soon as the answer's head arrives.
+    (the key, the defaults: one read-only mapping, which the aiohttp transport sets once on
+    its client; empty for a request to another origin, ``foreign``: the storage a download
+    redirects to) and ``headers`` the call's beside them; ``all_headers`` merges the two.
+    Its ``repr`` names the session's headers without their values. ``body`` is JSON bytes,
+    a multipart form or a part of a file, streamed from disk. A 2xx answer's body is
+    written to ``sink`` when one is given (and ``on_progress`` told), else read into memory
+    up to ``max_body`` bytes. ``on_answer(status, headers)`` is told as soon as the
+    answer's head arrives.
     """
 
     method: str
@@ -64,6 +65,14 @@ class WireRequest(msgspec.Struct):
     sink: Path | None = None
     on_progress: Progress | None = None
     on_answer: Callable[[int, Mapping[str, str]], None] | None = None
+
+    def __repr__(self) -> str:
+        # the session's headers hold the key: a repr in a log or a test's message names them
+        shown = ", ".join(sorted(self.session_headers))
+        return (
+            f"WireRequest({self.method} {self.path}, session headers: {shown or 'none'}, "
+            f"headers: {dict(self.headers or {})!r}, foreign={self.foreign})"
+        )
 
     @property
     def all_headers(self) -> dict[str, str]:

@@ -141,3 +141,39 @@ async def test_bad_handlers_and_mixed_settings_are_refused() -> None:
     await closed.close()
     with pytest.raises(NebiusError, match="closed"):
         await closed.get_job("ftjob-abc")
+
+
+async def test_a_request_never_shows_the_key_and_plain_headers_are_read_in_any_case(
+    tmp_path: Path,
+) -> None:
+    def handler(request: WireRequest) -> WireResponse:
+        if request.url.host == "storage.example":
+            return WireResponse(200, {"content-length": "1"}, b"w")
+        # a plain dict, as a test may write it: "location" is still found
+        return WireResponse(302, {"Location": "https://storage.example/o?X-Amz-Signature=s"})
+
+    transport = MockTransport(handler)
+    progress: list[tuple[int, int | None]] = []
+    async with AsyncSession(KEY, transport=transport) as client:
+        await client.download_file(
+            "file-1", tmp_path / "w", on_progress=lambda done, total: progress.append((done, total))
+        )
+    api, storage = transport.requests
+    assert KEY not in repr(api) and "Authorization" in repr(api)
+    assert dict(storage.session_headers) == {}  # nothing of the session's to another origin
+    assert progress[-1] == (1, 1)
+    with pytest.raises(TypeError):
+        api.session_headers["Authorization"] = "changed"  # type: ignore[index]
+
+
+async def test_a_given_transport_is_the_callers_to_close_and_may_serve_two_sessions() -> None:
+    transport = MockTransport(lambda request: WireResponse.of(json=job_body()))
+    first = AsyncSession(KEY, transport=transport)
+    second = AsyncSession(KEY, transport=transport)
+    await first.get_job("ftjob-abc")
+    await first.close()
+    with pytest.raises(NebiusError, match="this AsyncSession is closed"):
+        await first.get_job("ftjob-abc")
+    assert (await second.get_job("ftjob-abc")).id  # still served
+    await second.close()
+    assert len(transport.requests) == 2
