@@ -2,8 +2,9 @@
 
 Below them, ``CallPerformer``: the endpoint modules (``_jobs``, ``_operations``, ``_files``,
 ...) only describe calls (``_routes.Call``), and the session is the one ``CallPerformer``
-that sends them. Above them, ``PollingSession``: the polling helpers and the waits
-(``_polling``, ``_waits``) are built on a handful of reads, and typing their ``session``
+that sends them. Above them, ``PollingSession``: the polling helpers, the waits, fleet
+refresh and the monitor (``_polling``, ``_waits``, ``_fleet``, ``_monitor``) are built on
+a handful of reads, and typing their ``session``
 with this ``Protocol`` rather than with the concrete endpoints lets the endpoints offer the
 waits as methods without the waits importing them back. Nothing here does I/O.
 """
@@ -47,7 +48,8 @@ def walk(
 
 
 class PollingSession(Protocol):
-    """The reads the polling helpers make, and the shortest poll interval they may use."""
+    """The reads the polling helpers, the waits, fleet refresh and the monitor make, and the
+    shortest poll interval they may use."""
 
     @property
     def min_poll_interval(self) -> float:
@@ -55,6 +57,14 @@ class PollingSession(Protocol):
         ...
 
     async def get_job(self, job_id: str, **options: Unpack[CallOptions]) -> FineTuningJob: ...
+
+    async def list_jobs(
+        self,
+        *,
+        limit: int | None = None,
+        after: str | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Page[FineTuningJob]: ...
 
     async def list_events(
         self,

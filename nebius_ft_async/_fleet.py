@@ -15,7 +15,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import NamedTuple
 
-from ._endpoints import Endpoints
+from ._calls import PollingSession
 from ._errors import APIError
 from ._models import FineTuningJob
 from ._retry import is_retryable
@@ -60,7 +60,7 @@ def keep_walking(
 
 
 async def walk_fleet(
-    session: Endpoints,
+    session: PollingSession,
     wanted: Mapping[str, int | None],
     sighted: Sighting,
     timeout: float,

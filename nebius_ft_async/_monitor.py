@@ -26,8 +26,8 @@ from typing import Self
 import anyio
 import msgspec
 
+from ._calls import PollingSession
 from ._checks import positive_count
-from ._endpoints import Endpoints
 from ._errors import APITimeoutError, JobWaitError
 from ._fleet import FLEET_MIN_JOBS, FleetWalk, walk_fleet
 from ._models import FineTuningJob
@@ -147,7 +147,7 @@ class JobMonitor:
 
     def __init__(
         self,
-        session: Endpoints,
+        session: PollingSession,
         *,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float | None = None,
@@ -566,7 +566,7 @@ class JobMonitor:
 
 
 async def as_completed(
-    session: Endpoints,
+    session: PollingSession,
     job_ids: Iterable[str],
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -592,7 +592,7 @@ async def as_completed(
 
 
 async def wait_for_jobs(
-    session: Endpoints,
+    session: PollingSession,
     job_ids: Iterable[str],
     *,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
@@ -614,7 +614,7 @@ async def wait_for_jobs(
 
 
 async def _watch_all(
-    session: Endpoints,
+    session: PollingSession,
     job_ids: Iterable[str],
     poll_interval: float,
     timeout: float | None,

@@ -37,8 +37,8 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from ._calls import PollingSession
 from ._checks import positive_count, positive_seconds
-from ._endpoints import Endpoints
 from ._errors import JobWaitError, NebiusError
 from ._models import FineTuningJob
 from ._monitor import DEFAULT_MAX_CONCURRENT_POLLS, JobMonitor, Outcome
@@ -280,7 +280,7 @@ class ReplicaMonitor:
 
     def __init__(
         self,
-        session: Endpoints,
+        session: PollingSession,
         redis: Redis,
         *,
         name: str = "default",
