@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from benchmarks._baselines import floor_client, floor_get_job, floor_list_events  # noqa: E402
+from benchmarks._callgrind import instructions  # noqa: E402
 from nebius_ft_async import AsyncSession  # noqa: E402
 
 MODES = ("floor get_job", "library get_job", "floor events page", "library events page")
@@ -51,12 +51,7 @@ async def _client(mode: str, base_url: str, requests: int) -> None:
 
 
 def _instructions(mode: str, base_url: str, requests: int) -> int:
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-    command += [sys.executable, __file__, "--client", mode, base_url, str(requests)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=3600)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    assert found is not None, done.stderr[-2000:]
-    return int(found[1])
+    return instructions([sys.executable, __file__, "--client", mode, base_url, str(requests)])
 
 
 def _text(values: list[float], form: str = "{:,.0f}") -> str:

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import resource
 import statistics
 import subprocess
@@ -41,6 +40,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._callgrind import instructions
 from nebius_ft_async import AsyncSession
 
 _CHUNK = 1024 * 1024
@@ -175,15 +177,8 @@ def _measure(mode: str, base_url: str, path: str, options: argparse.Namespace) -
 
 def _instructions(mode: str, base_url: str, path: str, mib: int) -> int:
     """User-space instructions of one client process (callgrind), downloading ``mib``."""
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-    command += [sys.executable, __file__, "--client", mode, base_url, path]
-    environment = {**os.environ, "BENCH_DOWNLOAD_BYTES": str(mib * _CHUNK)}
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=True, timeout=1800, env=environment
-    )
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    assert found is not None, done.stderr[-2000:]
-    return int(found[1])
+    command = [sys.executable, __file__, "--client", mode, base_url, path]
+    return instructions(command, {**os.environ, "BENCH_DOWNLOAD_BYTES": str(mib * _CHUNK)})
 
 
 def _instruction_report(base_url: str, target: str, options: argparse.Namespace) -> None:

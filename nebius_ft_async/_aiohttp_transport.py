@@ -33,13 +33,12 @@ from ._errors import (
     APITimeoutError,
     ConfigurationError,
     NebiusError,
-    decode_error,
 )
 from ._file_slice import FileSlice
 from ._inflate import BodyError, BodyTooLarge, Inflater
 from ._network import checked_proxy, environment_proxy
 from ._routes import FilePart, Progress, Upload, report_progress
-from ._wire import WireRequest, WireResponse, WireTimeout, content_type, request_id
+from ._wire import WireRequest, WireResponse, WireTimeout
 
 PROXY_VARIABLES = "the proxy named by HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (trust_env)"
 """How a proxy from the environment is named in errors."""
@@ -290,11 +289,8 @@ class AiohttpTransport:
                         answer = await self._read(response, request)
                     reason = response.reason or ""
         except TimeoutError as exc:
-            failure = APITimeoutError(
-                f"{method} {path} timed out: {timeout.words()}",
-                method=method,
-                path=path,
-                request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
+            failure = request.timed_out(
+                request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError)
             )
         except aiohttp.ClientError as exc:
             # another origin's errors may quote the signed link: its host only
@@ -350,15 +346,7 @@ class AiohttpTransport:
             except BodyTooLarge:
                 pass
         response.close()
-        raise decode_error(
-            response.status,
-            content_type(response.headers),
-            b"",
-            f"body larger than the {cap} byte limit (max_response_bytes)",
-            method=request.method,
-            path=request.path,
-            request_id=request_id(response.headers),
-        )
+        raise request.too_large(response.status, response.headers)
 
     async def _save(self, response: aiohttp.ClientResponse, request: WireRequest) -> bytes:
         """Stream the body into the request's ``sink`` (from its start, each attempt)."""

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 import anyio
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._errors import APITimeoutError, NebiusError, decode_error
+from ._errors import NebiusError
 from ._routes import report_progress
-from ._wire import WireRequest, WireResponse, content_type, request_id
+from ._wire import WireRequest, WireResponse
 
 Handler = Callable[[WireRequest], WireResponse | Awaitable[WireResponse]]
 """Answers one request: a plain function or a coroutine function."""
@@ -82,11 +82,7 @@ class MockTransport:
         except TimeoutError:
             timed_out = True
         if timed_out:
-            raise APITimeoutError(
-                f"{request.method} {request.path} timed out: {request.timeout.words()}",
-                method=request.method,
-                path=request.path,
-            )
+            raise request.timed_out()
         if not isinstance(answer, WireResponse):
             raise NebiusError(
                 f"the MockTransport handler returned {type(answer).__name__}, not a WireResponse"
@@ -102,13 +98,5 @@ class MockTransport:
                 report_progress(request.on_progress, len(answer.body), len(answer.body))
             return WireResponse(answer.status, answer.headers, b"", answer.reason)
         if len(answer.body) > request.max_body:
-            raise decode_error(
-                answer.status,
-                content_type(answer.headers),
-                b"",
-                f"body larger than the {request.max_body} byte limit (max_response_bytes)",
-                method=request.method,
-                path=request.path,
-                request_id=request_id(answer.headers),
-            )
+            raise request.too_large(answer.status, answer.headers)
         return answer

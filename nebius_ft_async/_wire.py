@@ -15,6 +15,7 @@ import msgspec
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from ._errors import APITimeoutError, NebiusError, decode_error
 from ._routes import FilePart, Progress, Upload
 
 
@@ -72,6 +73,27 @@ class WireRequest(msgspec.Struct):
         return (
             f"WireRequest({self.method} {self.path}, session headers: {shown or 'none'}, "
             f"headers: {dict(self.headers or {})!r}, foreign={self.foreign})"
+        )
+
+    def timed_out(self, *, request_sent: bool = True) -> APITimeoutError:
+        """The error of this attempt running out of its ``timeout``."""
+        return APITimeoutError(
+            f"{self.method} {self.path} timed out: {self.timeout.words()}",
+            method=self.method,
+            path=self.path,
+            request_sent=request_sent,
+        )
+
+    def too_large(self, status: int, headers: Mapping[str, str]) -> NebiusError:
+        """The error of an answer whose body is over ``max_body`` bytes."""
+        return decode_error(
+            status,
+            content_type(headers),
+            b"",
+            f"body larger than the {self.max_body} byte limit (max_response_bytes)",
+            method=self.method,
+            path=self.path,
+            request_id=request_id(headers),
         )
 
     @property
