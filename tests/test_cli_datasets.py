@@ -8,15 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from nebius_ft_async import BadRequestError
 from nebius_ft_async.testing import FakeTokenFactory
 
 from .cli_run import Result, nebius_ft, on_terminal
+from .test_dataset_upload import PARTS, part_posts, rows_file, upload_stopped_after
 
 pytestmark = pytest.mark.anyio
 
 COLUMNS = [{"name": "text", "type": {"name": "string"}}, {"name": "n", "type": {"name": "int"}}]
-PARTS = "/parts"
 UPLOAD = ["--name", "rows", "--schema", "text:string,n:int", "--folder", "/u"]
 
 
@@ -29,18 +28,6 @@ async def fake() -> AsyncIterator[FakeTokenFactory]:
 
 async def run(fake: FakeTokenFactory, *args: str) -> Result:
     return await nebius_ft(*args, url=fake.url, key=fake.api_key)
-
-
-def rows_file(folder: Path, count: int = 100) -> Path:
-    path = folder / "rows.jsonl"
-    path.write_bytes(
-        b"".join(json.dumps({"text": f"row {n}", "n": n}).encode() + b"\n" for n in range(count))
-    )
-    return path
-
-
-def part_posts(fake: FakeTokenFactory) -> int:
-    return sum(count for path, count in fake.requests.items() if path.endswith(PARTS))
 
 
 async def test_upload_sends_the_file_in_parts_and_prints_the_dataset(
@@ -171,25 +158,7 @@ async def test_resume_sends_only_the_parts_missing(fake: FakeTokenFactory, tmp_p
     path = rows_file(tmp_path)
     parts, k = -(-path.stat().st_size // 1024), 2
     async with fake.session(max_retries=0) as session:
-
-        def stop_after_k(_sent: int, _total: int | None) -> None:
-            uploads = list(fake.dataset_uploads.values())
-            if uploads and len(uploads[0]["parts"]) == k and not fake_failed:
-                fake_failed.append(True)
-                fake.fail_next(400, path=PARTS)
-
-        fake_failed: list[bool] = []
-        with pytest.raises(BadRequestError):
-            await session.upload_dataset(
-                path,
-                name="rows",
-                schema=COLUMNS,
-                folder="/u",
-                part_size=1024,
-                concurrency=1,
-                on_progress=stop_after_k,
-                keep_on_error=True,
-            )
+        await upload_stopped_after(fake, session, path, k, part_size=1024)
     sent_before = part_posts(fake)
     resumed = await run(fake, "datasets", "upload", str(path), *UPLOAD, "--resume", "--json")
     assert resumed.code == 0, resumed.err

@@ -47,6 +47,31 @@ def only_upload(fake: FakeTokenFactory) -> dict[str, Any]:
     return upload
 
 
+async def upload_stopped_after(
+    fake: FakeTokenFactory, session: Any, path: Path, k: int, part_size: int
+) -> None:
+    """Upload ``path`` one part at a time until the server took ``k`` parts, then have the
+    next part refused (not retried), keeping the upload and its journal for a resume."""
+    stopped: list[bool] = []
+
+    def stop_after_k(_sent: int, _total: int | None) -> None:
+        if fake.dataset_uploads and len(only_upload(fake)["parts"]) == k and not stopped:
+            stopped.append(True)
+            fake.fail_next(400, path=PARTS)
+
+    with pytest.raises(BadRequestError):
+        await session.upload_dataset(
+            path,
+            name="rows",
+            schema=COLUMNS,
+            folder="/u",
+            part_size=part_size,
+            concurrency=1,
+            on_progress=stop_after_k,
+            keep_on_error=True,
+        )
+
+
 async def test_a_file_goes_up_in_parts_and_comes_back_as_the_dataset(
     fake: FakeTokenFactory, tmp_path: Path
 ) -> None:
@@ -85,24 +110,7 @@ async def test_an_upload_stopped_after_k_parts_resumes_with_the_rest(
     size = path.stat().st_size
     parts, k = -(-size // 1000), 3
     async with fake.session(max_retries=0) as session:
-        stopped: list[bool] = []
-
-        def stop_after_k(_sent: int, _total: int | None) -> None:
-            if fake.dataset_uploads and len(only_upload(fake)["parts"]) == k and not stopped:
-                stopped.append(True)
-                fake.fail_next(400, path=PARTS)  # not retried: the upload stops there
-
-        with pytest.raises(BadRequestError):
-            await session.upload_dataset(
-                path,
-                name="rows",
-                schema=COLUMNS,
-                folder="/u",
-                part_size=1000,
-                concurrency=1,
-                on_progress=stop_after_k,
-                keep_on_error=True,
-            )
+        await upload_stopped_after(fake, session, path, k, part_size=1000)
         journal = json.loads((tmp_path / "rows.jsonl.upload.json").read_bytes())
         assert len(journal["parts"]) == k
         assert only_upload(fake)["upload_info"]["status"] == "PENDING"  # kept, as asked

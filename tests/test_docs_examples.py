@@ -9,8 +9,9 @@ The conventions a page follows:
   does to it (a job created, a file uploaded) the next block sees. ``fake``, ``session``
   and ``job_id`` are set again before each block (a block may rebind them). Its jobs
   ``ftjob-abc``, ``ftjob-abc123`` and ``ftjob-def`` exist, and every job it scripts or is
-  asked to create is already final (``finish_after=0``), and every model created is active at
-  its first poll, so waits end at the first poll.
+  asked to create is already final (``finish_after=0``), every model created is active at
+  its first poll and every dataset upload completed is assembled at once, so waits end at the
+  first poll.
   ``job_id`` is ``"ftjob-abc"``. ``NEBIUS_API_KEY`` and ``NEBIUS_BASE_URL`` point at it, so
   ``AsyncSession()`` reaches it; ``WANDB_API_KEY`` is set; the working directory is a fresh
   temporary one holding a valid ``train.jsonl`` and a LoRA adapter archive ``adapter.zip``;
@@ -92,12 +93,13 @@ def all_blocks() -> Iterator[Block]:
 
 
 class DocsFake(FakeTokenFactory):
-    """The fake with every job final and every created model active at once, so the pages'
-    waits end at the first poll."""
+    """The fake with every job final, every created model active and every completed dataset
+    upload assembled at once, so the pages' waits end at the first poll."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.model_validating_polls = 0
+        self.upload_completing_polls = 0
 
     def add_job(self, job_id: str | None = None, **options: Any) -> str:
         if "step_seconds" not in options:
