@@ -372,6 +372,24 @@ async def serve() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
 
 
 @pytest.fixture
+async def serve_answer(
+    serve: Callable[[web.Application], Awaitable[str]],
+) -> Callable[[Handler], Awaitable[str]]:
+    """Serve one answer function on 127.0.0.1, for every method and path; gives its base URL.
+    For what needs a socket: stalls, broken connections, compression, a client of the user's."""
+
+    async def start(answer: Handler) -> str:
+        async def route(request: web.Request) -> web.StreamResponse:
+            return await answer(request)  # an object with an async __call__ too
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", route)
+        return await serve(app)
+
+    return start
+
+
+@pytest.fixture
 def api() -> FakeApi:
     return FakeApi()
 
