@@ -17,6 +17,10 @@ from nebius_ft_async import (
 
 from .conftest import API_KEY, RecordedSleeps
 
+LOOPBACK = "http://127.0.0.1:9"
+"""A base URL for mock sessions that poll: a loopback API allows the fast poll intervals of
+tests (a remote one wants at least 1 s); no request goes there."""
+
 Reply = Callable[[WireRequest], WireResponse | Awaitable[WireResponse]]
 Answer = WireResponse | int | Reply
 

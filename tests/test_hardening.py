@@ -17,32 +17,46 @@ from nebius_ft_async import (
     AsyncSession,
     AuthenticationError,
     InternalServerError,
+    MockTransport,
     NotFoundError,
     ResponseDecodeError,
     RetryPolicy,
     WaitTimeout,
+    WireRequest,
+    WireResponse,
     wait_for_job,
 )
 from nebius_ft_async._redaction import KeyRedactor
 from nebius_ft_async._retry import parse_retry_after
 
 from .conftest import RecordedSleeps, json_response
+from .mocks import LOOPBACK
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
 
-Serve = Callable[[web.Application], Awaitable[str]]
 KEY = "sk-live/4f1c-9e2b+7a6d"  # a slash and dashes: the characters servers like to escape
 
 
-def one_route(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.Application:
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", answer)
-    return app
+ServeAnswer = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[str]]
 
 
 def raw(body: bytes, status: int = 200, **headers: str) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json", headers=headers)
+
+
+def json_bytes(body: bytes, status: int = 200, **headers: str) -> WireResponse:
+    return WireResponse.of(
+        status, body=body, headers={"Content-Type": "application/json", **headers}
+    )
+
+
+def key_session(
+    handler: MockTransport | Callable[[WireRequest], Any], **options: Any
+) -> AsyncSession:
+    """A session with this module's key (a slash, a plus, dashes) on a MockTransport."""
+    transport = handler if isinstance(handler, MockTransport) else MockTransport(handler)
+    return AsyncSession(KEY, transport=transport, **options)
 
 
 # -- every failure a NebiusError --------------------------------------------------------
@@ -56,12 +70,8 @@ BROKEN_BODIES = {
 
 
 @pytest.mark.parametrize("body", list(BROKEN_BODIES.values()), ids=list(BROKEN_BODIES))
-async def test_a_broken_body_is_a_response_decode_error(serve: Serve, body: bytes) -> None:
-    async def answer(request: web.Request) -> web.Response:
-        return raw(body)
-
-    url = await serve(one_route(answer))
-    async with AsyncSession(KEY, base_url=url) as session:
+async def test_a_broken_body_is_a_response_decode_error(body: bytes) -> None:
+    async with key_session(lambda request: json_bytes(body)) as session:
         with pytest.raises(ResponseDecodeError) as caught:
             await session.get_job("j1")
     assert caught.value.status_code == 200
@@ -69,18 +79,20 @@ async def test_a_broken_body_is_a_response_decode_error(serve: Serve, body: byte
 
 
 @pytest.mark.parametrize("body", list(BROKEN_BODIES.values()), ids=list(BROKEN_BODIES))
-async def test_a_broken_body_on_a_500_stays_retryable(serve: Serve, body: bytes) -> None:
-    answers = [raw(body, 500), raw(json.dumps(job_body("j1", status="succeeded")).encode())]
+async def test_a_broken_body_on_a_500_stays_retryable(body: bytes) -> None:
+    answers = [
+        json_bytes(body, 500),
+        json_bytes(json.dumps(job_body("j1", status="succeeded")).encode()),
+    ]
 
-    async def answer(request: web.Request) -> web.Response:
+    def answer(request: WireRequest) -> WireResponse:
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
-    url = await serve(one_route(answer))
     policy = RetryPolicy(max_retries=0, sleep=RecordedSleeps())
-    async with AsyncSession(KEY, base_url=url, retry_policy=policy) as session:
+    async with key_session(answer, retry_policy=policy, base_url=LOOPBACK) as session:
         with pytest.raises(InternalServerError):
             await session.get_job("j1")
-        answers.insert(0, raw(body, 500))
+        answers.insert(0, json_bytes(body, 500))
         job = await wait_for_job(session, "j1", poll_interval=0.001)  # keeps polling
     assert job.status == "succeeded"
 
@@ -103,13 +115,12 @@ def test_an_absurd_retry_after_is_ignored_or_finite(value: str) -> None:
     assert seconds is None or 0 <= seconds < float("inf")
 
 
-async def test_a_redirect_with_credentials_is_refused_without_echoing_them(serve: Serve) -> None:
-    async def moved(request: web.Request) -> web.Response:
-        host = request.host
-        raise web.HTTPFound(f"http://someone:hunter2@{host}/v1/fine_tuning/jobs/j2")
+async def test_a_redirect_with_credentials_is_refused_without_echoing_them() -> None:
+    def moved(request: WireRequest) -> WireResponse:
+        location = f"https://someone:hunter2@{request.url.host}/v1/fine_tuning/jobs/j2"
+        return WireResponse.of(302, headers={"Location": location})
 
-    url = await serve(one_route(moved))
-    async with AsyncSession(KEY, base_url=url) as session:
+    async with key_session(moved) as session:
         with pytest.raises(APIStatusError, match="carries credentials") as caught:
             await session.get_job("j1")
     assert "hunter2" not in str(caught.value) and "someone" not in str(caught.value)
@@ -128,33 +139,28 @@ ESCAPED = {
 
 @pytest.mark.parametrize("spelling", list(ESCAPED.values()), ids=list(ESCAPED))
 async def test_an_echoed_key_is_redacted_in_any_spelling(
-    serve: Serve, spelling: str, caplog: pytest.LogCaptureFixture
+    spelling: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls = 0
 
-    async def echo(request: web.Request) -> web.StreamResponse:
+    def answer(request: WireRequest) -> WireResponse:
         nonlocal calls
+        if request.url.path.startswith("/v1/files/"):
+            page = f"<p>{spelling}</p>".encode()
+            return WireResponse.of(body=page, headers={"Content-Type": "text/html"})
         calls += 1
         body = f'{{"detail": "bad key {spelling}", "echo": {{"k{spelling}": ["{spelling}"]}}}}'
-        status = 401 if calls == 1 else 503
-        return web.Response(
-            body=body.encode(),
-            status=status,
+        return WireResponse(
+            401 if calls == 1 else 503,
+            {"Content-Type": "application/json", "x-request-id": f"req-{KEY}"},
+            body.encode(),
             reason=f"Nope {KEY}",
-            content_type="application/json",
-            headers={"x-request-id": f"req-{KEY}"},
         )
 
-    async def html(request: web.Request) -> web.Response:
-        return web.Response(text=f"<p>{spelling}</p>", content_type="text/html")
-
-    app = one_route(echo)
-    app.router.add_get("/v1/files/{file_id}", html)
-    url = await serve(app)
     texts: list[str] = []
     policy = RetryPolicy(max_retries=0, sleep=RecordedSleeps())
     with caplog.at_level(logging.DEBUG):
-        async with AsyncSession(KEY, base_url=url, retry_policy=policy) as session:
+        async with key_session(answer, retry_policy=policy, base_url=LOOPBACK) as session:
             with pytest.raises(AuthenticationError) as auth:
                 await session.get_job("j1")
             with pytest.raises(WaitTimeout) as waited:
@@ -185,22 +191,22 @@ def test_the_redactor_leaves_other_text_alone() -> None:
 # -- the path as requested --------------------------------------------------------------
 
 
-async def test_errors_show_the_base_urls_own_path(serve: Serve) -> None:
-    async def missing(request: web.Request) -> web.Response:
-        return json_response({"detail": f"no {request.path}"}, 404)
+async def test_errors_show_the_base_urls_own_path() -> None:
+    def answer(request: WireRequest) -> WireResponse:
+        if request.url.path.startswith("/api/v1/files/"):
+            return WireResponse.of(body=b"<html/>", headers={"Content-Type": "text/html"})
+        return WireResponse.of(404, json={"detail": f"no {request.url.path}"})
 
-    async def html(request: web.Request) -> web.Response:
-        return web.Response(text="<html/>", content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/api/v1/fine_tuning/jobs/{job_id}", missing)
-    app.router.add_get("/api/v1/files/{file_id}", html)
-    url = await serve(app)
-    async with AsyncSession(KEY, base_url=url + "/api/v1") as session:
-        with pytest.raises(NotFoundError) as caught:
+    transport = MockTransport(answer)
+    async with key_session(transport, base_url="https://api.example.com/api/v1") as session:
+        with pytest.raises(NotFoundError, match="no /api/v1/fine_tuning/jobs/j1") as caught:
             await session.get_job("j1")
         with pytest.raises(ResponseDecodeError) as decoded:
             await session.get_file("f1")
+    assert [r.url.path for r in transport.requests] == [
+        "/api/v1/fine_tuning/jobs/j1",
+        "/api/v1/files/f1",
+    ]
     assert caught.value.path == "/api/v1/fine_tuning/jobs/j1"
     assert "GET /api/v1/fine_tuning/jobs/j1" in str(caught.value)
     assert "GET /api/v1/files/f1" in str(decoded.value)
@@ -289,7 +295,7 @@ async def test_a_session_used_after_its_event_loop_closed_says_so() -> None:
 
 
 async def test_an_upload_the_server_stops_taking_ends_at_the_session_timeout(
-    serve: Serve, tmp_path: Any
+    serve_answer: ServeAnswer, tmp_path: Any
 ) -> None:
     import anyio
 
@@ -303,9 +309,7 @@ async def test_an_upload_the_server_stops_taking_ends_at_the_session_timeout(
         await release.wait()  # (aiohttp does not cancel a handler whose client went away)
         return json_response({"detail": "too late"}, 400)
 
-    app = web.Application()
-    app.router.add_post("/v1/files", take_nothing)
-    url = await serve(app)
+    url = await serve_answer(take_nothing)
     big = tmp_path / "big.jsonl"
     big.write_bytes(b"u" * (64 * 1024 * 1024))  # more than every buffer on the way
     async with AsyncSession(KEY, base_url=url, timeout=0.3) as session:
@@ -320,7 +324,7 @@ async def test_an_upload_the_server_stops_taking_ends_at_the_session_timeout(
 
 
 async def test_a_dataset_part_the_server_stops_taking_is_sent_again_like_a_read(
-    serve: Serve, tmp_path: Any
+    serve_answer: ServeAnswer, tmp_path: Any
 ) -> None:
     import anyio
 
@@ -334,9 +338,7 @@ async def test_a_dataset_part_the_server_stops_taking_is_sent_again_like_a_read(
         await release.wait()
         return json_response({"detail": "too late"}, 400)
 
-    app = web.Application()
-    app.router.add_post("/v1/datasets/uploads/{upload_id}/parts", take_nothing)
-    url = await serve(app)
+    url = await serve_answer(take_nothing)
     big = tmp_path / "rows.jsonl"
     big.write_bytes(b"u" * (64 * 1024 * 1024))
     async with AsyncSession(KEY, base_url=url, timeout=0.3, max_retries=1) as session:
@@ -347,15 +349,15 @@ async def test_a_dataset_part_the_server_stops_taking_is_sent_again_like_a_read(
     assert caught.value.attempts == 2
 
 
-async def test_a_monitor_keeps_a_job_whose_numbers_exceed_64_bits(serve: Serve) -> None:
+async def test_a_monitor_keeps_a_job_whose_numbers_exceed_64_bits() -> None:
     from nebius_ft_async import wait_for_jobs
 
-    async def huge(request: web.Request) -> web.Response:
-        body = job_body(request.match_info["job_id"], status="running", trained_steps=10**30)
-        return raw(json.dumps(body).encode())
+    def huge(request: WireRequest) -> WireResponse:
+        job_id = request.url.path.rsplit("/", 1)[1]
+        body = job_body(job_id, status="running", trained_steps=10**30)
+        return json_bytes(json.dumps(body).encode())
 
-    url = await serve(one_route(huge))
-    async with AsyncSession(KEY, base_url=url) as session:
+    async with key_session(huge, base_url=LOOPBACK) as session:
         results = await wait_for_jobs(session, ["j1"], poll_interval=0.01, timeout=0.1)
     timed_out = results["j1"]
     assert isinstance(timed_out, WaitTimeout)
@@ -383,7 +385,7 @@ async def cut_gzip(request: web.Request, data: bytes) -> web.StreamResponse:
 
 
 async def test_a_cut_compressed_body_is_retried_and_never_kept_short(
-    serve: Serve, tmp_path: Any
+    serve_answer: ServeAnswer, tmp_path: Any
 ) -> None:
     from nebius_ft_async import APIConnectionError
 
@@ -391,7 +393,7 @@ async def test_a_cut_compressed_body_is_retried_and_never_kept_short(
     cuts = {"content": 1, "download": 99, "job": 1}
 
     async def file_content(request: web.Request) -> web.StreamResponse:
-        key = request.match_info["file_id"]
+        key = request.path.split("/")[3]
         if cuts[key] > 0:
             cuts[key] -= 1
             return await cut_gzip(request, content)
@@ -404,10 +406,12 @@ async def test_a_cut_compressed_body_is_retried_and_never_kept_short(
             return await cut_gzip(request, body)
         return raw(gzipped(body), **{"Content-Encoding": "gzip"})
 
-    app = web.Application()
-    app.router.add_get("/v1/files/{file_id}/content", file_content)
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
-    url = await serve(app)
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/v1/files/"):
+            return await file_content(request)
+        return await get_job(request)
+
+    url = await serve_answer(answer)
     policy = RetryPolicy(sleep=RecordedSleeps())
     async with AsyncSession(KEY, base_url=url, retry_policy=policy) as session:
         assert await session.file_content("content") == content  # the cut answer was retried
@@ -419,7 +423,7 @@ async def test_a_cut_compressed_body_is_retried_and_never_kept_short(
 
 
 async def test_a_compressed_download_dropped_midway_leaves_nothing(
-    serve: Serve, tmp_path: Any
+    serve_answer: ServeAnswer, tmp_path: Any
 ) -> None:
     from nebius_ft_async import APIConnectionError
 
@@ -435,9 +439,7 @@ async def test_a_compressed_download_dropped_midway_leaves_nothing(
         request.transport.close()
         return response
 
-    app = web.Application()
-    app.router.add_get("/v1/files/{file_id}/content", drop)
-    url = await serve(app)
+    url = await serve_answer(drop)
     async with AsyncSession(KEY, base_url=url, max_retries=0) as session:
         with pytest.raises(APIConnectionError):
             await session.download_file("f", tmp_path / "model.bin")
@@ -446,7 +448,7 @@ async def test_a_compressed_download_dropped_midway_leaves_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-async def test_raw_deflate_and_zlib_deflate_bodies_both_read(serve: Serve) -> None:
+async def test_raw_deflate_and_zlib_deflate_bodies_both_read(serve_answer: ServeAnswer) -> None:
     import zlib
 
     body = json.dumps(job_body("j1", status="running")).encode()
@@ -456,13 +458,13 @@ async def test_raw_deflate_and_zlib_deflate_bodies_both_read(serve: Serve) -> No
     async def deflated(request: web.Request) -> web.Response:
         return raw(encodings.pop(0), **{"Content-Encoding": "deflate"})
 
-    url = await serve(one_route(deflated))
+    url = await serve_answer(deflated)
     async with AsyncSession(KEY, base_url=url) as session:
         assert (await session.get_job("j1")).id == "j1"
         assert (await session.get_job("j1")).id == "j1"
 
 
-async def test_a_gzip_body_of_several_members_is_read_whole(serve: Serve) -> None:
+async def test_a_gzip_body_of_several_members_is_read_whole(serve_answer: ServeAnswer) -> None:
     first, second = b"a" * 70_000, b"b" * 70_000
 
     async def members(request: web.Request) -> web.Response:
@@ -470,8 +472,6 @@ async def test_a_gzip_body_of_several_members_is_read_whole(serve: Serve) -> Non
             body=gzipped(first) + gzipped(second), headers={"Content-Encoding": "gzip"}
         )
 
-    app = web.Application()
-    app.router.add_get("/v1/files/{file_id}/content", members)
-    url = await serve(app)
+    url = await serve_answer(members)
     async with AsyncSession(KEY, base_url=url) as session:
         assert await session.file_content("f") == first + second
