@@ -1,5 +1,6 @@
 """Many jobs under faults: deadlines that always fire, hung polls that starve nobody, checked
-options, and fleet refresh from list pages (against local servers, never a patched client)."""
+options, and fleet refresh from list pages (on a MockTransport and the fake, never a patched
+client)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from typing import Any
 
 import anyio
 import pytest
-from aiohttp import web
 
 from nebius_ft_async import (
     AsyncSession,
     FineTuningJob,
     JobMonitor,
     JobWaitError,
+    RetryPolicy,
     WaitTimeout,
+    WireRequest,
+    WireResponse,
     as_completed,
     follow_events,
     wait_for_job,
@@ -28,12 +31,12 @@ from nebius_ft_async import (
 from nebius_ft_async._fleet import keep_walking
 from nebius_ft_async.testing import FakeTokenFactory
 
-from .conftest import API_KEY, forever, json_response
+from .conftest import forever
+from .mocks import LOOPBACK, mock_session
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
 
-Serve = Callable[[web.Application], Awaitable[str]]
 HANG_GUARD = 20  # seconds: only there so a broken deadline fails instead of hanging the suite
 
 
@@ -41,34 +44,31 @@ def running(job_id: str) -> dict[str, Any]:
     return job_body(job_id, status="running", trained_steps=1, total_steps=100)
 
 
-def job_server(answer: Callable[[str], Awaitable[web.StreamResponse]]) -> web.Application:
-    async def get_job(request: web.Request) -> web.StreamResponse:
-        return await answer(request.match_info["job_id"])
+def job_server(answer: Callable[[str], Awaitable[WireResponse]]) -> AsyncSession:
+    """A session (real sleeps) whose job GETs ``answer(job_id)`` answers, on a MockTransport."""
 
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
-    return app
+    async def get_job(request: WireRequest) -> WireResponse:
+        return await answer(request.url.path.rsplit("/", 1)[1])
+
+    return mock_session(get_job, retry_policy=RetryPolicy(), base_url=LOOPBACK)
 
 
 # -- deadlines always fire -------------------------------------------------------------
 
 
-async def test_a_long_retry_after_among_many_jobs_ends_each_at_its_deadline(
-    serve: Serve,
-) -> None:
+async def test_a_long_retry_after_among_many_jobs_ends_each_at_its_deadline() -> None:
     """One job answers 429 with Retry-After: 30: the whole session waits, but every job's
     0.5 s timeout still fires, each WaitTimeout carrying the last job seen."""
     limited = asyncio.Event()
 
-    async def answer(job_id: str) -> web.StreamResponse:
+    async def answer(job_id: str) -> WireResponse:
         if job_id == "job-7" and not limited.is_set():
             limited.set()
-            return json_response({"detail": "slow down"}, 429, {"Retry-After": "30"})
-        return json_response(running(job_id))
+            return WireResponse.of(429, json={"detail": "slow down"}, headers={"Retry-After": "30"})
+        return WireResponse.of(json=running(job_id))
 
-    url = await serve(job_server(answer))
     ids = [f"job-{i}" for i in range(12)]
-    async with AsyncSession(API_KEY, base_url=url) as session:  # real sleeps
+    async with job_server(answer) as session:
         with anyio.fail_after(HANG_GUARD):
             results = await wait_for_jobs(
                 session, ids, poll_interval=0.01, timeout=0.5, fleet_refresh=False
@@ -79,22 +79,21 @@ async def test_a_long_retry_after_among_many_jobs_ends_each_at_its_deadline(
     assert seen and all(o.job is not None and o.job.status == "running" for o in seen)
 
 
-async def test_wait_for_job_times_out_during_a_429_pause(serve: Serve) -> None:
-    async def answer(job_id: str) -> web.StreamResponse:
-        return json_response({"detail": "slow down"}, 429, {"Retry-After": "30"})
+async def test_wait_for_job_times_out_during_a_429_pause() -> None:
+    async def answer(job_id: str) -> WireResponse:
+        return WireResponse.of(429, json={"detail": "slow down"}, headers={"Retry-After": "30"})
 
-    url = await serve(job_server(answer))
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with job_server(answer) as session:
         with anyio.fail_after(HANG_GUARD), pytest.raises(WaitTimeout) as caught:
             await wait_for_job(session, "job-1", poll_interval=0.01, timeout=0.3)
     assert caught.value.job is None and "never seen" in str(caught.value)
 
 
-async def test_deadlines_fire_while_polls_hang(serve: Serve) -> None:
+async def test_deadlines_fire_while_polls_hang() -> None:
     arrived = asyncio.Event()
     cancelled: list[str] = []
 
-    async def answer(job_id: str) -> web.StreamResponse:
+    async def answer(job_id: str) -> WireResponse:
         arrived.set()
         try:
             await forever()
@@ -102,8 +101,7 @@ async def test_deadlines_fire_while_polls_hang(serve: Serve) -> None:
             cancelled.append(job_id)
         raise AssertionError("unreachable")
 
-    url = await serve(job_server(answer))
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with job_server(answer) as session:
         with anyio.fail_after(HANG_GUARD):
             with pytest.raises(WaitTimeout):
                 await wait_for_job(session, "job-1", poll_interval=0.01, timeout=0.2)
@@ -116,15 +114,12 @@ async def test_deadlines_fire_while_polls_hang(serve: Serve) -> None:
     assert arrived.is_set()
 
 
-async def test_wait_for_operation_times_out_on_a_hung_server(serve: Serve) -> None:
-    async def hang(request: web.Request) -> web.Response:
+async def test_wait_for_operation_times_out_on_a_hung_server() -> None:
+    async def hang(request: WireRequest) -> WireResponse:
         await forever()
         raise AssertionError("unreachable")
 
-    app = web.Application()
-    app.router.add_get("/v1/operations/{operation_id}", hang)
-    url = await serve(app)
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with mock_session(hang, retry_policy=RetryPolicy(), base_url=LOOPBACK) as session:
         with anyio.fail_after(HANG_GUARD), pytest.raises(WaitTimeout) as caught:
             await wait_for_operation(session, "op-1", poll_interval=0.01, timeout=0.2)
     assert caught.value.job_id == "op-1"
@@ -145,13 +140,13 @@ async def test_follow_events_times_out_with_the_last_job_seen() -> None:
 # -- no starvation ---------------------------------------------------------------------
 
 
-async def test_hung_polls_do_not_hold_back_healthy_jobs(serve: Serve) -> None:
+async def test_hung_polls_do_not_hold_back_healthy_jobs() -> None:
     """A fifth of the jobs never answer. The healthy ones still finish, three polls each,
     long before the first hung poll gives up (its poll timeout is 5 s)."""
     gets: dict[str, int] = {}
     hung_ended: list[str] = []
 
-    async def answer(job_id: str) -> web.StreamResponse:
+    async def answer(job_id: str) -> WireResponse:
         if job_id.startswith("hung"):
             try:
                 await forever()
@@ -159,14 +154,13 @@ async def test_hung_polls_do_not_hold_back_healthy_jobs(serve: Serve) -> None:
                 hung_ended.append(job_id)
         gets[job_id] = gets.get(job_id, 0) + 1
         status = "succeeded" if gets[job_id] >= 3 else "running"
-        return json_response(job_body(job_id, status=status))
+        return WireResponse.of(json=job_body(job_id, status=status))
 
-    url = await serve(job_server(answer))
     hung = [f"hung-{i}" for i in range(10)]
     healthy = [f"ok-{i}" for i in range(40)]
     finished: list[str] = []
     ended_while_healthy_ran: list[str] = []
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with job_server(answer) as session:
         with anyio.fail_after(HANG_GUARD):
             outcomes = as_completed(
                 session,
@@ -342,23 +336,22 @@ def test_a_walk_goes_on_only_while_pages_pay() -> None:
     assert keep_walking(pages=2, found=150, oldest_listed=4, oldest_wanted=5, unknown_left=1)
 
 
-async def test_polls_that_hang_from_the_same_start_give_their_slots_back(serve: Serve) -> None:
+async def test_polls_that_hang_from_the_same_start_give_their_slots_back() -> None:
     """Every slot is taken by a hung poll started in the same instant: they still turn slow
     and the healthy jobs get polled before the first hung poll gives up."""
     hung_ended: list[str] = []
 
-    async def answer(job_id: str) -> web.StreamResponse:
+    async def answer(job_id: str) -> WireResponse:
         if job_id.startswith("hang"):
             try:
                 await forever()
             finally:
                 hung_ended.append(job_id)
-        return json_response(job_body(job_id, status="succeeded"))
+        return WireResponse.of(json=job_body(job_id, status="succeeded"))
 
-    url = await serve(job_server(answer))
     finished: list[str] = []
     ended_before: list[str] = []
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with job_server(answer) as session:
         with anyio.fail_after(HANG_GUARD):
             outcomes = as_completed(
                 session,
@@ -378,27 +371,21 @@ async def test_polls_that_hang_from_the_same_start_give_their_slots_back(serve: 
     assert ended_before == []
 
 
-async def test_jobs_added_during_a_walk_the_list_refuses_are_polled_one_by_one(
-    serve: Serve,
-) -> None:
+async def test_jobs_added_during_a_walk_the_list_refuses_are_polled_one_by_one() -> None:
     walking = asyncio.Event()
     refuse = asyncio.Event()
 
-    async def get_job(request: web.Request) -> web.Response:
-        return json_response(job_body(request.match_info["job_id"], status="succeeded"))
+    async def answer(request: WireRequest) -> WireResponse:
+        if request.url.path == "/v1/fine_tuning/jobs":
+            walking.set()
+            await refuse.wait()
+            return WireResponse.of(403, json={"detail": "listing is not allowed"})
+        job_id = request.url.path.rsplit("/", 1)[1]
+        return WireResponse.of(json=job_body(job_id, status="succeeded"))
 
-    async def list_jobs(request: web.Request) -> web.Response:
-        walking.set()
-        await refuse.wait()
-        return json_response({"detail": "listing is not allowed"}, 403)
-
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
-    app.router.add_get("/v1/fine_tuning/jobs", list_jobs)
-    url = await serve(app)
     first = [f"job-{i}" for i in range(12)]
     later = [f"late-{i}" for i in range(3)]
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with mock_session(answer, retry_policy=RetryPolicy(), base_url=LOOPBACK) as session:
         with anyio.fail_after(HANG_GUARD):
             async with JobMonitor(session, poll_interval=0.01) as monitor:
                 monitor.add(*first)
