@@ -7,21 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from nebius_ft_async import (
-    AsyncSession,
     BadRequestError,
     Dataset,
     DatasetStatus,
     DatasetUploadStatus,
     NotFoundError,
     UnprocessableEntityError,
+    WireRequest,
+    WireResponse,
 )
 from nebius_ft_async.testing import FakeTokenFactory
 
-from .conftest import API_KEY, json_response
+from .mocks import mock_session
 
 pytestmark = pytest.mark.anyio
 
@@ -132,22 +131,19 @@ async def test_the_servers_422_reaches_the_caller_with_each_problem(
 async def test_what_each_call_sends() -> None:
     seen: list[tuple[str, str, bytes]] = []
 
-    async def record(request: web.Request) -> web.Response:
-        seen.append((request.method, request.path_qs, await request.read()))
-        return json_response({"id": "x", "data": []})
+    def record(request: WireRequest) -> WireResponse:
+        assert request.body is None or isinstance(request.body, bytes)
+        seen.append((request.method, request.url.raw_path_qs, request.body or b""))
+        return WireResponse.of(json={"id": "x", "data": []})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", record)
-    async with TestServer(app, host="127.0.0.1") as server:
-        base = str(server.make_url("")).rstrip("/")
-        async with AsyncSession(api_key=API_KEY, base_url=base) as session:
-            await session.update_dataset("d 1", folder="/f")
-            await session.dataset_content("d1", limit=1000, offset=7)
-            await session.list_dataset_upload_parts("u1", ai_project_id="p 1")
-            await session.complete_dataset_upload("u1")
-            await session.create_dataset(
-                name="n", schema=COLUMNS, folder="/f", rows=[{"a": 1}], ai_project_id="p"
-            )
+    async with mock_session(record) as session:
+        await session.update_dataset("d 1", folder="/f")
+        await session.dataset_content("d1", limit=1000, offset=7)
+        await session.list_dataset_upload_parts("u1", ai_project_id="p 1")
+        await session.complete_dataset_upload("u1")
+        await session.create_dataset(
+            name="n", schema=COLUMNS, folder="/f", rows=[{"a": 1}], ai_project_id="p"
+        )
     assert seen == [
         ("PATCH", "/v1/datasets/d%201", b'{"folder":"/f"}'),
         ("GET", "/v1/datasets/d1/content?limit=1000&offset=7", b""),

@@ -1,21 +1,20 @@
 """The page walker, driven by an in-memory page source (it does no I/O of its own), and the
-``iter_*`` methods that use it against real local servers that misbehave."""
+``iter_*`` methods that use it on a MockTransport that misbehaves."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import pytest
-from aiohttp import web
 
-from nebius_ft_async import AsyncSession, Page
+from nebius_ft_async import AsyncSession, Page, WireRequest, WireResponse
 from nebius_ft_async._paging import iterate_items
 
-from .conftest import API_KEY, json_response
+from .mocks import mock_session
 from .samples import checkpoint_body, event_body, job_body
 
 pytestmark = pytest.mark.anyio
@@ -234,7 +233,6 @@ async def test_random_servers_that_never_stop_cannot_make_the_walk_loop(page_siz
 
 # -- the iter_* methods against real servers that misbehave -------------------------------
 
-Serve = Callable[[web.Application], Awaitable[str]]
 JOB = "ftjob-abc123"
 OPERATION = "op-ft"
 
@@ -301,19 +299,15 @@ class ListServer:
         self.afters: list[str | None] = []
         self.limits: list[int] = []
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get(self.path, self.handle)
-        return app
-
-    async def handle(self, request: web.Request) -> web.Response:
-        after = request.query.get("after")
+    def __call__(self, request: WireRequest) -> WireResponse:
+        assert request.url.path == self.path
+        after = request.url.query.get("after")
         self.afters.append(after)
-        self.limits.append(int(request.query["limit"]))
+        self.limits.append(int(request.url.query["limit"]))
         at = None if after is None else self.ids.index(after)
-        start, end, has_more = self.behaviour(self, at, int(request.query["limit"]))
+        start, end, has_more = self.behaviour(self, at, int(request.url.query["limit"]))
         data = [self.body(i) for i in range(start, min(end, self.count))]
-        return json_response({"object": "list", "data": data, "has_more": has_more})
+        return WireResponse.of(json={"object": "list", "data": data, "has_more": has_more})
 
 
 @dataclass
@@ -339,25 +333,19 @@ CASES = {
 
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("case", list(CASES))
-async def test_iter_yields_each_item_once_from_a_misbehaving_server(
-    serve: Serve, kind: str, case: str
-) -> None:
+async def test_iter_yields_each_item_once_from_a_misbehaving_server(kind: str, case: str) -> None:
     expected = CASES[case]
     server = ListServer(kind, expected.count, expected.behaviour)
-    url = await serve(server.app())
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with mock_session(server) as session:
         ids = [item.id async for item in walk(session, kind, page_size=expected.page_size)]
     assert ids == [server.ids[i] for i in expected.yielded]
     assert server.afters == [None if i is None else server.ids[i] for i in expected.afters]
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-async def test_iter_with_a_limit_over_overlapping_pages_counts_yielded_items(
-    serve: Serve, kind: str
-) -> None:
+async def test_iter_with_a_limit_over_overlapping_pages_counts_yielded_items(kind: str) -> None:
     server = ListServer(kind, 10, overlaps_by_two)
-    url = await serve(server.app())
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with mock_session(server) as session:
         ids = [item.id async for item in walk(session, kind, page_size=4, limit=7)]
     assert ids == server.ids[:7]
     # 3 left: [2, 3, 4] brings one; 2 left + 2 repeats: [3, 4, 5, 6] brings the last two

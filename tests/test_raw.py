@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import msgspec
 import pytest
-from aiohttp import web
 
 from nebius_ft_async import (
     AsyncSession,
@@ -16,16 +14,17 @@ from nebius_ft_async import (
     NotFoundError,
     Page,
     RawResponse,
+    WireRequest,
+    WireResponse,
     undeclared_fields,
 )
 from nebius_ft_async._models import event_page_decoder
 
-from .conftest import API_KEY, FakeApi
+from .conftest import FakeApi
+from .mocks import mock_session
 from .samples import event_body, job_body
 
 pytestmark = pytest.mark.anyio
-
-Serve = Callable[[web.Application], Awaitable[str]]
 
 
 def grown_job(job_id: str) -> dict[str, object]:
@@ -36,18 +35,14 @@ def grown_job(job_id: str) -> dict[str, object]:
     return body
 
 
-async def test_a_raw_response_holds_everything_the_server_sent(serve: Serve) -> None:
-    async def get_job(request: web.Request) -> web.Response:
-        return web.Response(
-            body=msgspec.json.encode(grown_job(request.match_info["job_id"])),
-            content_type="application/json",
+async def test_a_raw_response_holds_everything_the_server_sent() -> None:
+    def get_job(request: WireRequest) -> WireResponse:
+        return WireResponse.of(
+            json=grown_job(request.url.path.rsplit("/", 1)[1]),
             headers={"X-Request-Id": "req-42", "x-ratelimit-remaining-requests": "99"},
         )
 
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", get_job)
-    url = await serve(app)
-    async with AsyncSession(API_KEY, base_url=url) as session:
+    async with mock_session(get_job) as session:
         response = await session.with_raw_response(session.get_job, "ftjob-grown", timeout=5)
     assert isinstance(response, RawResponse)
     assert response.status == 200
