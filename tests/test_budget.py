@@ -18,6 +18,7 @@ from nebius_ft_async import (
     RateLimitError,
     RequestBudget,
     RetryPolicy,
+    WireResponse,
 )
 from nebius_ft_async._budget import (
     DEFAULT_MIN_RATE,
@@ -28,6 +29,7 @@ from nebius_ft_async._budget import (
 from nebius_ft_async.testing import FakeTokenFactory
 
 from .conftest import API_KEY, FakeApi, RecordedSleeps, json_response, wait_until
+from .mocks import Paths, mock_session
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
@@ -484,33 +486,25 @@ async def test_a_users_budget_sees_every_request_and_every_answer(
 
 
 async def test_a_redirect_is_a_request_of_its_own_and_a_retry_starts_over(
-    serve: Callable[[web.Application], Awaitable[str]], sleeps: RecordedSleeps
+    sleeps: RecordedSleeps,
 ) -> None:
-    seen: list[str] = []
-    answers = iter([web.HTTPServiceUnavailable(), json_response(job_body("j2"))])
-
-    async def moved(request: web.Request) -> web.Response:
-        seen.append(request.path)
-        raise web.HTTPTemporaryRedirect("/v1/fine_tuning/jobs/j2")
-
-    async def target(request: web.Request) -> web.Response:
-        seen.append(request.path)
-        answer = next(answers)
-        if isinstance(answer, web.HTTPException):
-            raise answer
-        return answer
-
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/j1", moved)
-    app.router.add_get("/v1/fine_tuning/jobs/j2", target)
-    url = await serve(app)
-    budget = CountingBudget()
-    async with AsyncSession(
-        API_KEY, base_url=url, budget=budget, retry_policy=RetryPolicy(sleep=sleeps)
-    ) as session:
-        assert (await session.get_job("j1")).id == "j2"
     jobs = "/v1/fine_tuning/jobs/"
-    assert seen == [jobs + "j1", jobs + "j2", jobs + "j1", jobs + "j2"]
+    moved = WireResponse.of(307, headers={"Location": jobs + "j2"})
+    handler = Paths(
+        {
+            jobs + "j1": [moved],
+            jobs + "j2": [WireResponse.of(503), WireResponse.of(json=job_body("j2"))],
+        }
+    )
+    budget = CountingBudget()
+    async with mock_session(handler, sleeps, budget=budget) as session:
+        assert (await session.get_job("j1")).id == "j2"
+    assert [r.url.path for r in handler.seen] == [
+        jobs + "j1",
+        jobs + "j2",
+        jobs + "j1",
+        jobs + "j2",
+    ]
     assert budget.acquires == 4  # each request sent took its turn
     assert [code for code, _ in budget.recorded] == [307, 503, 307, 200]
 

@@ -20,7 +20,13 @@ import pytest
 import trustme
 from aiohttp import web
 
-from nebius_ft_async import AsyncSession, ConfigurationError
+from nebius_ft_async import (
+    AsyncSession,
+    ConfigurationError,
+    MockTransport,
+    WireRequest,
+    WireResponse,
+)
 from nebius_ft_async._errors import APIConnectionError
 from nebius_ft_async._network import bypasses_proxy, environment_proxy
 
@@ -369,26 +375,20 @@ async def test_call_options_are_checked_before_anything_is_sent(
 async def test_ai_project_id_goes_where_the_api_takes_it() -> None:
     seen: list[tuple[str, dict[str, str]]] = []
 
-    async def record(request: web.Request) -> web.Response:
-        seen.append((f"{request.method} {request.path}", dict(request.query)))
-        if request.path.endswith("/jobs") and request.method == "GET":
-            return web.json_response({"object": "list", "data": [], "has_more": False})
-        return web.json_response(job_body("ftjob-p"))
+    def record(request: WireRequest) -> WireResponse:
+        seen.append((f"{request.method} {request.url.path}", dict(request.url.query)))
+        if request.url.path.endswith("/jobs") and request.method == "GET":
+            return WireResponse.of(json={"object": "list", "data": [], "has_more": False})
+        return WireResponse.of(json=job_body("ftjob-p"))
 
-    app = web.Application()
-    app.router.add_route("*", "/v1/fine_tuning/jobs", record)
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", record)
-    url, runner = await serve(app)
-    try:
-        async with AsyncSession(KEY, base_url=url, ai_project_id="proj-a") as session:
-            await session.list_jobs(limit=5)
-            await session.list_jobs(ai_project_id="proj-b")
-            await session.create_job(model="m", training_file="file-1")
-            await session.get_job("ftjob-p")  # not a project-scoped route: nothing added
-            with pytest.raises(ValueError, match="ai_project_id is not taken by GET"):
-                await session.get_job("ftjob-p", ai_project_id="proj-b")
-    finally:
-        await runner.cleanup()
+    transport = MockTransport(record)
+    async with AsyncSession(KEY, transport=transport, ai_project_id="proj-a") as session:
+        await session.list_jobs(limit=5)
+        await session.list_jobs(ai_project_id="proj-b")
+        await session.create_job(model="m", training_file="file-1")
+        await session.get_job("ftjob-p")  # not a project-scoped route: nothing added
+        with pytest.raises(ValueError, match="ai_project_id is not taken by GET"):
+            await session.get_job("ftjob-p", ai_project_id="proj-b")
     assert seen == [
         ("GET /v1/fine_tuning/jobs", {"limit": "5", "ai_project_id": "proj-a"}),
         ("GET /v1/fine_tuning/jobs", {"ai_project_id": "proj-b"}),

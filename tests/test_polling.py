@@ -17,6 +17,8 @@ from nebius_ft_async import (
     JobWaitError,
     NotFoundError,
     WaitTimeout,
+    WireRequest,
+    WireResponse,
     as_completed,
     follow_events,
     wait_for_job,
@@ -25,6 +27,7 @@ from nebius_ft_async import (
 from nebius_ft_async._polling import next_poll_delay, transient_wait, watched_state
 
 from .conftest import API_KEY, FakeApi, forever, wait_until
+from .mocks import LOOPBACK, mock_session
 from .samples import event_body, job_body
 
 pytestmark = pytest.mark.anyio
@@ -374,30 +377,19 @@ async def test_closing_a_monitor_under_a_cancel_scope_cancels_its_waiters(
     assert waiter.cancelled()
 
 
-async def test_follow_events_stops_on_a_server_whose_cursor_cycles(
-    api: FakeApi, session: AsyncSession, serve: Any
-) -> None:
-    from aiohttp import web
-
-    from .conftest import json_response
-
+async def test_follow_events_stops_on_a_server_whose_cursor_cycles() -> None:
     calls = 0
 
-    async def events(request: web.Request) -> web.Response:
+    def answer(request: WireRequest) -> WireResponse:
         nonlocal calls
+        if not request.url.path.endswith("/events"):
+            return WireResponse.of(json=job_body("j1", status="succeeded"))
         calls += 1
-        after = request.query.get("after")
+        after = request.url.query.get("after")
         data = [event_body(2 if after == "ftevent-00001" else 1, "j1")]
-        return json_response({"object": "list", "data": data, "has_more": True})
+        return WireResponse.of(json={"object": "list", "data": data, "has_more": True})
 
-    async def job(request: web.Request) -> web.Response:
-        return json_response(job_body("j1", status="succeeded"))
-
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}", job)
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}/events", events)
-    url = await serve(app)
-    async with AsyncSession(API_KEY, base_url=url) as cycling:
+    async with mock_session(answer, base_url=LOOPBACK) as cycling:
         followed = [event.id async for event in follow_events(cycling, "j1", poll_interval=TICK)]
     assert followed == ["ftevent-00001", "ftevent-00002"]
     assert calls <= 3

@@ -20,12 +20,15 @@ from nebius_ft_async import (
     FineTuningCheckpoint,
     FineTuningJob,
     JobStatus,
+    MockTransport,
     NebiusError,
     NotFoundError,
     Page,
+    WireResponse,
 )
 
 from .conftest import API_KEY, FakeApi, json_response
+from .mocks import mock_session
 from .samples import checkpoint_body, event_body, job_body
 
 pytestmark = pytest.mark.anyio
@@ -142,35 +145,22 @@ async def test_operation_results_dataset_to_file(api: FakeApi, session: AsyncSes
         [checkpoint async for checkpoint in session.iter_operation_results("op-ds")]
 
 
-async def test_empty_page_with_has_more_ends_iteration(serve: Serve) -> None:
-    calls = []
-
-    async def events(request: web.Request) -> web.Response:
-        calls.append(dict(request.query))
-        return json_response({"object": "list", "data": [], "has_more": True})
-
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}/events", events)
-    url = await serve(app)
-    async with AsyncSession(API_KEY, base_url=url) as session:
+async def test_empty_page_with_has_more_ends_iteration() -> None:
+    empty = WireResponse.of(json={"object": "list", "data": [], "has_more": True})
+    transport = MockTransport(lambda request: empty)
+    async with mock_session(transport) as session:
         assert [event async for event in session.iter_events("j1")] == []
-    assert len(calls) == 1
+    assert [r.url.path for r in transport.requests] == ["/v1/fine_tuning/jobs/j1/events"]
 
 
-async def test_cursor_that_does_not_advance_ends_iteration(serve: Serve) -> None:
-    calls = []
-
-    async def events(request: web.Request) -> web.Response:
-        calls.append(dict(request.query))
-        return json_response({"data": [event_body(1), event_body(2)], "has_more": True})
-
-    app = web.Application()
-    app.router.add_get("/v1/fine_tuning/jobs/{job_id}/events", events)
-    url = await serve(app)
-    async with AsyncSession(API_KEY, base_url=url) as session:
+async def test_cursor_that_does_not_advance_ends_iteration() -> None:
+    same = WireResponse.of(json={"data": [event_body(1), event_body(2)], "has_more": True})
+    transport = MockTransport(lambda request: same)
+    async with mock_session(transport) as session:
         events_seen = [event.id async for event in session.iter_events("j1")]
     assert events_seen == ["ftevent-00001", "ftevent-00002"]  # each item once
-    assert len(calls) == 3  # a page of nothing new is asked for once more, then the walk ends
+    # a page of nothing new is asked for once more, then the walk ends
+    assert len(transport.requests) == 3
 
 
 async def test_ids_are_escaped_into_one_path_segment(api: FakeApi, session: AsyncSession) -> None:
