@@ -19,6 +19,8 @@ from nebius_ft_async import AsyncSession, RetryPolicy
 API_KEY = "sk-test-4f1c9e2b7a6d5c3e"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ServeAnswer = Callable[[Handler], Awaitable[str]]
+"""The ``serve_answer`` fixture: serves one answer function, gives its base URL."""
 JobStep = dict[str, Any] | int | Callable[[], dict[str, Any] | int]
 
 
@@ -374,7 +376,7 @@ async def serve() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
 @pytest.fixture
 async def serve_answer(
     serve: Callable[[web.Application], Awaitable[str]],
-) -> Callable[[Handler], Awaitable[str]]:
+) -> ServeAnswer:
     """Serve one answer function on 127.0.0.1, for every method and path; gives its base URL.
     For what needs a socket: stalls, broken connections, compression, a client of the user's."""
 

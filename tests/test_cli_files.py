@@ -13,11 +13,11 @@ from pathlib import Path
 import anyio
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from nebius_ft_async.testing import FakeTokenFactory
 
 from .cli_run import Result, nebius_ft, on_terminal
+from .conftest import ServeAnswer
 
 pytestmark = pytest.mark.anyio
 
@@ -148,7 +148,7 @@ async def test_download_is_atomic_and_names_a_file_in_a_folder(
     assert sorted(p.name for p in folder.iterdir()) == [name]
 
 
-async def test_json_is_every_field_the_server_sent() -> None:
+async def test_json_is_every_field_the_server_sent(serve_answer: ServeAnswer) -> None:
     """A server sending fields no model declares: --json prints them as sent."""
     file_body = {
         "id": "file-x",
@@ -171,50 +171,39 @@ async def test_json_is_every_field_the_server_sent() -> None:
         "hyperparameters": {"n_epochs": 2, "schedule": "cosine"},
     }
 
-    async def get_file(request: web.Request) -> web.Response:
-        return web.json_response(file_body)
+    answers = {
+        "/v1/files/file-x": file_body,
+        "/v1/files": {"object": "list", "data": [file_body], "region": "eu"},
+        "/v1/fine_tuning/jobs/ftjob-x": job_body,
+        "/v1/fine_tuning/jobs": {"object": "list", "data": [job_body], "has_more": False},
+    }
 
-    async def list_files(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [file_body], "region": "eu"})
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(answers[request.path])
 
-    async def get_job(request: web.Request) -> web.Response:
-        return web.json_response(job_body)
-
-    async def list_jobs(request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [job_body], "has_more": False})
-
-    app = web.Application()
-    app.router.add_get("/v1/files/file-x", get_file)
-    app.router.add_get("/v1/files", list_files)
-    app.router.add_get("/v1/fine_tuning/jobs/ftjob-x", get_job)
-    app.router.add_get("/v1/fine_tuning/jobs", list_jobs)
-    async with TestServer(app, host="127.0.0.1") as server:
-        url, key = str(server.make_url("")).rstrip("/"), "any-key"
-        got = await nebius_ft("files", "get", "file-x", "--json", url=url, key=key)
-        assert got.json_lines() == [file_body], got.err
-        listed = await nebius_ft("files", "list", "--json", url=url, key=key)
-        assert listed.json_lines() == [file_body], listed.err
-        job = await nebius_ft("jobs", "get", "ftjob-x", "--json", url=url, key=key)
-        assert job.json_lines() == [job_body], job.err
-        jobs = await nebius_ft("jobs", "list", "--json", url=url, key=key)
-        assert jobs.json_lines() == [job_body], jobs.err
+    url, key = await serve_answer(answer), "any-key"
+    got = await nebius_ft("files", "get", "file-x", "--json", url=url, key=key)
+    assert got.json_lines() == [file_body], got.err
+    listed = await nebius_ft("files", "list", "--json", url=url, key=key)
+    assert listed.json_lines() == [file_body], listed.err
+    job = await nebius_ft("jobs", "get", "ftjob-x", "--json", url=url, key=key)
+    assert job.json_lines() == [job_body], job.err
+    jobs = await nebius_ft("jobs", "list", "--json", url=url, key=key)
+    assert jobs.json_lines() == [job_body], jobs.err
 
 
-async def test_timeout_gives_exit_code_124() -> None:
+async def test_timeout_gives_exit_code_124(serve_answer: ServeAnswer) -> None:
     release = asyncio.Event()
 
     async def never(request: web.Request) -> web.Response:
         await release.wait()
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_get("/v1/files", never)
-    async with TestServer(app, host="127.0.0.1") as server:
-        url = str(server.make_url("")).rstrip("/")
-        try:
-            late = await nebius_ft("files", "list", "--timeout", "0.5", url=url, key="k")
-        finally:
-            release.set()
+    url = await serve_answer(never)
+    try:
+        late = await nebius_ft("files", "list", "--timeout", "0.5", url=url, key="k")
+    finally:
+        release.set()
     assert late.code == 124 and "--timeout 0.5" in late.err
 
 
@@ -242,7 +231,7 @@ async def test_a_progress_bar_shows_during_transfers_on_a_terminal_only(
     assert (f"/{data.stat().st_size / 1000:.1f} kB" in shown) is bar_shown
 
 
-async def test_interrupted_gives_exit_code_130() -> None:
+async def test_interrupted_gives_exit_code_130(serve_answer: ServeAnswer) -> None:
     arrived, release = asyncio.Event(), asyncio.Event()
 
     async def never(request: web.Request) -> web.Response:
@@ -250,24 +239,21 @@ async def test_interrupted_gives_exit_code_130() -> None:
         await release.wait()
         return web.json_response({})
 
-    app = web.Application()
-    app.router.add_get("/v1/files", never)
-    async with TestServer(app, host="127.0.0.1") as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NEBIUS_")}
-        env |= {"NEBIUS_BASE_URL": str(server.make_url("")).rstrip("/"), "NEBIUS_API_KEY": "k"}
-        command = [sys.executable, "-m", "nebius_ft_async", "files", "list"]
-        async with await anyio.open_process(command, env=env) as process:
-            try:
-                with anyio.fail_after(30):
-                    await arrived.wait()
-                    process.send_signal(signal.SIGINT)
-                    code = await process.wait()
-            finally:
-                release.set()
-                if process.returncode is None:
-                    process.kill()
-            assert process.stderr is not None
-            err = (await process.stderr.receive()).decode()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEBIUS_")}
+    env |= {"NEBIUS_BASE_URL": await serve_answer(never), "NEBIUS_API_KEY": "k"}
+    command = [sys.executable, "-m", "nebius_ft_async", "files", "list"]
+    async with await anyio.open_process(command, env=env) as process:
+        try:
+            with anyio.fail_after(30):
+                await arrived.wait()
+                process.send_signal(signal.SIGINT)
+                code = await process.wait()
+        finally:
+            release.set()
+            if process.returncode is None:
+                process.kill()
+        assert process.stderr is not None
+        err = (await process.stderr.receive()).decode()
     assert code == 130 and "interrupted" in err
 
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from nebius_ft_async.testing import FakeTokenFactory
 
 from .cli_run import Result, nebius_ft, on_terminal
+from .conftest import ServeAnswer
 
 pytestmark = pytest.mark.anyio
 
@@ -63,22 +63,20 @@ async def test_dry_run_prints_the_request_and_sends_nothing(fake: FakeTokenFacto
     assert fake.requests == before and fake.jobs == {}
 
 
-async def test_dry_run_shows_exactly_the_body_a_create_sends() -> None:
+async def test_dry_run_shows_exactly_the_body_a_create_sends(serve_answer: ServeAnswer) -> None:
     bodies: list[bytes] = []
 
     async def create(request: web.Request) -> web.Response:
+        assert (request.method, request.path) == ("POST", CREATE)
         bodies.append(await request.read())
         job = {"id": "ftjob-1", "created_at": 1, "model": "m", "status": "queued"}
         return web.json_response(job | {"training_file": "f", "queue_position": 4})
 
-    app = web.Application()
-    app.router.add_post(CREATE, create)
-    async with TestServer(app, host="127.0.0.1") as server:
-        url = str(server.make_url("")).rstrip("/")
-        args = ["jobs", "create", "--model", "m", "--training-file", "f", "--batch-size", "8"]
-        dry = await nebius_ft(*args, "--validation-file", "v", "--dry-run", url=url, key="k")
-        assert bodies == []
-        sent = await nebius_ft(*args, "--validation-file", "v", "--yes", "--json", url=url, key="k")
+    url = await serve_answer(create)
+    args = ["jobs", "create", "--model", "m", "--training-file", "f", "--batch-size", "8"]
+    dry = await nebius_ft(*args, "--validation-file", "v", "--dry-run", url=url, key="k")
+    assert bodies == []
+    sent = await nebius_ft(*args, "--validation-file", "v", "--yes", "--json", url=url, key="k")
     assert sent.code == 0, sent.err
     assert bodies == [dry.out.strip().encode()]
     assert json.loads(bodies[0])["hyperparameters"] == {"batch_size": 8}  # a default, sent
@@ -172,22 +170,18 @@ async def test_cancel_asks_on_a_terminal(fake: FakeTokenFactory) -> None:
     assert code == 0 and f"{job_id} cancelled" in shown, shown
 
 
-async def test_create_and_wait_exits_1_when_the_job_fails() -> None:
+async def test_create_and_wait_exits_1_when_the_job_fails(serve_answer: ServeAnswer) -> None:
     job = {"id": "ftjob-1", "created_at": 1, "model": "m", "training_file": "f"}
     failure = {"code": "bad_data", "message": "the data could not be read"}
 
-    async def create(request: web.Request) -> web.Response:
-        return web.json_response(job | {"status": "queued"})
-
-    async def get(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.Response:
+        if (request.method, request.path) == ("POST", CREATE):
+            return web.json_response(job | {"status": "queued"})
+        assert (request.method, request.path) == ("GET", CREATE + "/ftjob-1")
         return web.json_response(job | {"status": "failed", "error": failure})
 
-    app = web.Application()
-    app.router.add_post(CREATE, create)
-    app.router.add_get(CREATE + "/ftjob-1", get)
-    async with TestServer(app, host="127.0.0.1") as server:
-        url = str(server.make_url("")).rstrip("/")
-        args = ["jobs", "create", "--model", "m", "--training-file", "f", "--yes", "--wait"]
-        waited = await nebius_ft(*args, "--interval", "0.01", url=url, key="k")
+    url = await serve_answer(answer)
+    args = ["jobs", "create", "--model", "m", "--training-file", "f", "--yes", "--wait"]
+    waited = await nebius_ft(*args, "--interval", "0.01", url=url, key="k")
     assert waited.code == 1, waited.err
     assert "the data could not be read" in waited.out

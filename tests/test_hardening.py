@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,16 +29,13 @@ from nebius_ft_async import (
 from nebius_ft_async._redaction import KeyRedactor
 from nebius_ft_async._retry import parse_retry_after
 
-from .conftest import RecordedSleeps, json_response
+from .conftest import RecordedSleeps, ServeAnswer, json_response
 from .mocks import LOOPBACK
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-live/4f1c-9e2b+7a6d"  # a slash and dashes: the characters servers like to escape
-
-
-ServeAnswer = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[str]]
 
 
 def raw(body: bytes, status: int = 200, **headers: str) -> web.Response:

@@ -36,13 +36,12 @@ from nebius_ft_async import (
     WireResponse,
 )
 
-from .conftest import API_KEY, RecordedSleeps, forever, json_response, wait_until
+from .conftest import API_KEY, RecordedSleeps, ServeAnswer, forever, json_response, wait_until
 from .mocks import Scripted, mock_session, status
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
 
-ServeAnswer = Callable[[Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[str]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 J1 = WireResponse.of(json=job_body("j1"))
 
