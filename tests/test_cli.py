@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 from aiohttp import web
 
 from nebius_ft_async.testing import FakeTokenFactory
+
+from .conftest import ServeAnswer
 
 pytestmark = pytest.mark.anyio
 
@@ -288,7 +290,7 @@ async def test_allow_insecure_http_lets_a_plain_url_through(fake: FakeTokenFacto
 
 
 @pytest.fixture
-async def silent_api(serve: Callable[[web.Application], Awaitable[str]]) -> AsyncIterator[str]:
+async def silent_api(serve_answer: ServeAnswer) -> AsyncIterator[str]:
     """A server that takes every request and never answers (until the test ends)."""
     release = anyio.Event()
 
@@ -296,9 +298,7 @@ async def silent_api(serve: Callable[[web.Application], Awaitable[str]]) -> Asyn
         await release.wait()
         return web.Response(status=503)
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", never)
-    yield await serve(app)
+    yield await serve_answer(never)
     release.set()
 
 
