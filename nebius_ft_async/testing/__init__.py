@@ -17,7 +17,8 @@ the bearer key. Jobs follow a scripted lifecycle, ``validating_files`` -> ``queu
 -> ``succeeded`` / ``failed`` / ``cancelled``, advanced one step each time the job is polled
 or listed, one step per ``step_seconds``, or spread so that the job is final exactly
 ``finish_after`` seconds after it was added. Faults (429 with ``Retry-After``, 5xx, 404, a
-dropped connection) are queued with ``fail_next``.
+dropped connection) are queued with ``fail_next``. ``transport()`` serves a session in
+process, without a port.
 
 Custom models (``/v0/models``) are served too: a created model is ``validating`` for a few
 polls, then ``active``, or ``error`` with a ``status_reason`` (an uploaded archive without

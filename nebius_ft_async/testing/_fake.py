@@ -26,6 +26,7 @@ from ._jobs import JobsAPI
 from ._operations import OperationsAPI
 from ._sorted_ids import SortedIds
 from ._state import ListOrder
+from ._transport import IN_PROCESS_STORAGE_URL, IN_PROCESS_URL, InProcessTransport
 from ._validation import Unparsable, Unprocessable
 
 _Fault = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -50,8 +51,8 @@ class FakeTokenFactory(JobsAPI, FilesAPI, OperationsAPI, DatasetsAPI, ModelsAPI)
     """The fine-tuning API in process, on 127.0.0.1 (a free port unless ``port`` is given).
 
     Use it as ``async with``; ``url`` and ``api_key`` say where and how to reach it, and
-    ``session()`` gives an ``AsyncSession`` pointed at it. ``requests`` counts the API
-    requests it has answered, by path.
+    ``session()`` gives an ``AsyncSession`` pointed at it (or, with no port, through
+    ``transport()``). ``requests`` counts the API requests it has answered, by path.
 
     ``rate_limit`` (requests a second) puts a token bucket of ``rate_burst`` tokens (default
     ``max(1, round(rate_limit))``, full at start) in front of the API, one per API key. The
@@ -165,9 +166,9 @@ class FakeTokenFactory(JobsAPI, FilesAPI, OperationsAPI, DatasetsAPI, ModelsAPI)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
-        storage = web.Application()
-        storage.router.add_get("/files/{file_id}", self._stored_content)
-        self._storage_runner = web.AppRunner(storage, access_log=None, handle_signals=False)
+        self._storage_runner = web.AppRunner(
+            self._storage_app(), access_log=None, handle_signals=False
+        )
         await self._storage_runner.setup()
         await web.TCPSite(self._storage_runner, self._host, 0).start()
         host, port = self._storage_runner.addresses[0][:2]
@@ -183,6 +184,22 @@ class FakeTokenFactory(JobsAPI, FilesAPI, OperationsAPI, DatasetsAPI, ModelsAPI)
     def session(self, **options: Any) -> AsyncSession:
         """An ``AsyncSession`` for this fake (``options`` go to the session as they are)."""
         return AsyncSession(self.api_key, base_url=self.url, **options)
+
+    def transport(self) -> InProcessTransport:
+        """A transport (``AsyncSession(transport=...)``) that hands each request to this
+        fake in process, with no socket: ``fake.session(transport=fake.transport())``.
+
+        It needs no ``async with fake``: a fake that is not listening gets ``url`` and
+        ``storage_url`` that only such a transport answers (``http://localhost`` and
+        ``http://127.0.0.2``); a listening one keeps its own, answered in process too.
+        Everything runs as over a socket (the key, ``fail_next`` faults, the rate limit,
+        uploads, redirects to the storage, a dropped connection), except what needs one: the
+        session's stall watch on uploads and its proxies and TLS. It is a ``MockTransport``
+        (``requests`` keeps every request); the session does not close it, ``close()`` does.
+        """
+        if not self.url:
+            self.url, self.storage_url = IN_PROCESS_URL, IN_PROCESS_STORAGE_URL
+        return InProcessTransport(self._app, self._storage_app, lambda: self.storage_url)
 
     # -- scripting -------------------------------------------------------------------
     def fail_next(
@@ -227,6 +244,11 @@ class FakeTokenFactory(JobsAPI, FilesAPI, OperationsAPI, DatasetsAPI, ModelsAPI)
             path = _ANY_SEGMENT.sub(r"{\1:[^/]+}", route.template)
             app.router.add_route(route.method, path, handler)
         return app
+
+    def _storage_app(self) -> web.Application:
+        storage = web.Application()
+        storage.router.add_get("/files/{file_id}", self._stored_content)
+        return storage
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
