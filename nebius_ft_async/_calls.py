@@ -28,6 +28,12 @@ class CallPerformer(ABC):
     """The shortest ``poll_interval`` the polling helpers accept with this session: 1 s
     against a remote API, so one typo cannot flood it (1 ms on loopback, for tests)."""
 
+    @property
+    @abstractmethod
+    def ai_project_id(self) -> str | None:
+        """The AI Studio project that creating and listing work within (``None``: the
+        account's default)."""
+
     @abstractmethod
     def _perform(self, call: Call[T]) -> Awaitable[T]:
         """Send ``call`` (retried as its route allows) and read its answer."""

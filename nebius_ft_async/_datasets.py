@@ -95,9 +95,6 @@ class DatasetEndpoints(CallPerformer):
     in its body, where the API documents it.
     """
 
-    ai_project_id: str | None
-    """The session's AI Studio project (set by the session)."""
-
     async def create_dataset(
         self,
         *,
