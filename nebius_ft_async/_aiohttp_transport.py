@@ -17,14 +17,15 @@ import asyncio
 import io
 import math
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from collections.abc import Awaitable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from functools import cached_property
 from ssl import SSLContext, create_default_context
 from typing import IO, Any
 
 import aiohttp
 import anyio
+from aiohttp import hdrs
 from yarl import URL
 
 from ._errors import (
@@ -48,7 +49,6 @@ _DOWNLOAD_CHUNK = 1024 * 1024
 _PROGRESS_EVERY = 0.1
 _PART_HEADERS = {"Content-Type": "application/octet-stream"}
 _DEFAULT_SILENCE = 60.0  # an upload's stall watch when the session has no timeout
-_NO_BODY: AbstractContextManager[tuple[Any, dict[str, str] | None]] = nullcontext((None, None))
 
 ClientSession = aiohttp.ClientSession
 """aiohttp's client, the type of ``AsyncSession(client_session=...)``."""
@@ -102,6 +102,8 @@ class AiohttpTransport:
             if ssl_given:
                 self._request_options["ssl"] = ssl
         self._timeouts: dict[WireTimeout, aiohttp.ClientTimeout] = {}
+        self._last_timeout: WireTimeout | None = None  # the one asked for last, and its form
+        self._last_client_timeout = aiohttp.ClientTimeout()
         self._client: aiohttp.ClientSession | None = client_session
         self._foreign_client: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -229,9 +231,33 @@ class AiohttpTransport:
 
     # -- one attempt -------------------------------------------------------------------
 
-    async def send(self, request: WireRequest) -> WireResponse:
-        """Send ``request`` once (after ``ready()``) and read its answer."""
-        method, path, timeout = request.method, request.path, request.timeout
+    def send(self, request: WireRequest) -> Awaitable[WireResponse]:
+        """Send ``request`` once (after ``ready()``) and read its answer; a failure on the
+        wire raised as ``APIConnectionError`` or ``APITimeoutError``."""
+        body = request.body
+        if body is None or isinstance(body, bytes):
+            return self._exchange(request, body, None, None)
+        return self._send_streamed(request, body)
+
+    async def _send_streamed(self, request: WireRequest, body: Upload | FilePart) -> WireResponse:
+        """A body streamed from disk, under a watch for a server that stops taking it."""
+        silence = request.timeout.read or _DEFAULT_SILENCE  # 0, as for aiohttp: no limit
+        stall = _StallWatch(silence, request.on_progress)
+        with _streamed(body, stall) as (data, body_headers):
+            answer = await self._exchange(request, data, body_headers, stall)
+        if request.on_progress is not None and answer.status < 300:
+            report_progress(request.on_progress, stall.size, stall.size)
+        return answer
+
+    async def _exchange(
+        self,
+        request: WireRequest,
+        data: Any,
+        body_headers: dict[str, str] | None,
+        stall: _StallWatch | None,
+    ) -> WireResponse:
+        """The request on aiohttp's client, and its answer read: into the request's
+        ``sink``, whole when its length is known and within the cap, else counted."""
         client = self._client
         assert client is not None
         if request.foreign:
@@ -243,80 +269,73 @@ class AiohttpTransport:
             headers = self._request_headers
             if request.headers:
                 headers = {**(headers or {}), **request.headers}
-        body = request.body
-        stall = None
-        if body is None:
-            plain = _NO_BODY
-        elif isinstance(body, bytes):
-            plain = nullcontext((body, None))
-        else:  # streamed from disk, under a watch for a server that stops taking it
-            silence = timeout.read or _DEFAULT_SILENCE  # 0, as for aiohttp: no limit given
-            stall = _StallWatch(silence, request.on_progress)
-        wire_timeout = self._timeouts.get(timeout)
-        if wire_timeout is None:
-            wire_timeout = _client_timeout(timeout)
-            if not timeout.exact:  # the session's own: a few, made once
-                self._timeouts[timeout] = wire_timeout
+        if body_headers:
+            headers = {**(headers or {}), **body_headers}
+        timeout = request.timeout
+        if timeout is self._last_timeout:
+            client_timeout = self._last_client_timeout
+        else:
+            client_timeout = self._client_timeout(timeout)
         failure: APIError | None = None
         try:
-            with plain if stall is None else _streamed(body, stall) as (data, body_headers):
-                if body_headers:
-                    headers = {**(headers or {}), **body_headers}
-                async with client.request(
-                    method,
-                    request.url,
-                    headers=headers,
-                    data=data,
-                    allow_redirects=False,
-                    timeout=wire_timeout,
-                    **options,
-                ) as response:
-                    status = response.status
-                    response_headers = response.headers
-                    if request.on_answer is not None:
-                        request.on_answer(status, response_headers)
-                    length = response_headers.get("Content-Length")
-                    if request.sink is not None and 200 <= status < 300:
-                        answer = await self._save(response, request)
-                    elif (
-                        length is not None
-                        and length.isdecimal()
-                        and int(length) <= request.max_body
-                        and "Content-Encoding" not in response_headers
-                    ):  # a body of known length, not compressed: read it whole
-                        answer = await response.read()
-                    else:
-                        answer = await self._read(response, request)
-                    reason = response.reason or ""
+            async with client.request(
+                request.method,
+                request.url,
+                headers=headers,
+                data=data,
+                allow_redirects=False,
+                timeout=client_timeout,
+                **options,
+            ) as response:
+                status = response.status
+                response_headers = response.headers
+                if request.on_answer is not None:
+                    request.on_answer(status, response_headers)
+                length = response_headers.get(hdrs.CONTENT_LENGTH)
+                if request.sink is not None and 200 <= status < 300:
+                    answer = await self._save(response, request)
+                elif (
+                    length is not None
+                    and length.isdecimal()
+                    and int(length) <= request.max_body
+                    and hdrs.CONTENT_ENCODING not in response_headers
+                ):  # a body of known length, not compressed: read it whole
+                    answer = await response.read()
+                else:
+                    answer = await self._read(response, request)
+                return WireResponse(status, response_headers, answer, response.reason or "")
         except TimeoutError as exc:
             failure = request.timed_out(
                 request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError)
             )
         except aiohttp.ClientError as exc:
-            # another origin's errors may quote the signed link: its host only
-            detail = f" from {request.url.host}" if request.foreign else f": {exc}"
-            failure = APIConnectionError(
-                f"{method} {path} failed: {type(exc).__name__}{detail}",
-                method=method,
-                path=path,
-                request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
-            )
+            failure = _connection_error(request, exc)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if stall is None or not stall.fired or current is None or current.cancelling() > 1:
                 raise  # the caller's own cancellation (or the deadline's) stays one
             current.uncancel()
             failure = APITimeoutError(
-                f"{method} {path} stalled: the server took none of the body for "
-                f"{stall.silence:g} s",
-                method=method,
-                path=path,
+                f"{request.method} {request.path} stalled: the server took none of the body "
+                f"for {stall.silence:g} s",
+                method=request.method,
+                path=request.path,
             )
-        if failure is not None:
-            raise failure
-        if stall is not None and request.on_progress is not None and status < 300:
-            report_progress(request.on_progress, stall.size, stall.size)
-        return WireResponse(status, response_headers, answer, reason)
+        raise failure  # outside the except block: nothing of aiohttp's rides along
+
+    def _client_timeout(self, timeout: WireTimeout) -> aiohttp.ClientTimeout:
+        """aiohttp's form of ``timeout``: the session's own few made once, a deadline's
+        remainder each time."""
+        if timeout is self._last_timeout:
+            return self._last_client_timeout
+        found = self._timeouts.get(timeout)
+        if found is None:
+            found = _client_timeout(timeout)
+            if timeout.exact:
+                return found
+            self._timeouts[timeout] = found
+        self._last_timeout, self._last_client_timeout = timeout, found
+        return found
 
     async def _read(self, response: aiohttp.ClientResponse, request: WireRequest) -> bytes:
         """The whole body, refusing one larger than ``max_body`` once decompressed; a
@@ -443,6 +462,19 @@ class _StallWatch:
             yield
         finally:
             handle.cancel()
+
+
+def _connection_error(request: WireRequest, exc: aiohttp.ClientError) -> APIConnectionError:
+    """What a failure of aiohttp's on the wire is raised as: its kind and message (another
+    origin's by its host only, as its errors may quote the signed link)."""
+    method, path = request.method, request.path
+    detail = f" from {request.url.host}" if request.foreign else f": {exc}"
+    return APIConnectionError(
+        f"{method} {path} failed: {type(exc).__name__}{detail}",
+        method=method,
+        path=path,
+        request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
+    )
 
 
 def _client_timeout(timeout: WireTimeout) -> aiohttp.ClientTimeout:

@@ -3,7 +3,7 @@
 ``CallRunner.perform`` takes a ``_routes.Call`` and builds its ``WireRequest`` once
 (``request``). Then, for each attempt (``_attempt``): a connection slot, a turn from the
 budget, the hooks and the transport's ``send``. Its answer is decoded with the route's
-cached decoder (``_decoded``), a redirect is followed (``_redirected``: to another origin,
+cached decoder, a redirect is followed (``_redirected``: to another origin,
 such as object storage, without the session's headers and outside the budget), or the
 failure is retried or raised (``_retry_wait``). Uploads and downloads (``_transfer``,
 ``_download``) are bounded by silence on the wire, not by a total time. Every step takes
@@ -187,7 +187,12 @@ class CallRunner:
                 if not isinstance(answer, WireResponse):
                     failure = answer
                 elif answer.status < 300:
-                    return self._decoded(call, sent, answer)
+                    if captured.get() is not None:  # with_raw_response: the answer kept too
+                        self._keep_raw(call, sent, answer)
+                    try:
+                        return call.route.decoder.decode(answer.body)
+                    except BAD_BODY as exc:
+                        raise self._decode_error(sent, answer, str(exc)) from None
                 elif answer.status in _REDIRECT_STATUSES and "location" in answer.headers:
                     redirects += 1
                     followed = self._redirected(request, sent, answer, redirects)
@@ -260,27 +265,28 @@ class CallRunner:
                 self._response_received(sent, None, None, type(answer).__name__)
         return answer
 
-    def _decoded(self, call: Call[T], request: WireRequest, answer: WireResponse) -> T:
-        """A 2xx answer's body, decoded (and kept, when a raw view was asked for)."""
+    def _keep_raw(self, call: Call[Any], request: WireRequest, answer: WireResponse) -> None:
+        """Record a 2xx answer for ``with_raw_response``."""
         raw = captured.get()
-        if raw is not None:  # with_raw_response
-            route = call.route
-            raw.append(
-                Exchange(
-                    route.method,
-                    route.template,
-                    request.path,
-                    answer.status,
-                    answer.headers,
-                    answer.body,
-                )
+        assert raw is not None
+        route = call.route
+        raw.append(
+            Exchange(
+                route.method,
+                route.template,
+                request.path,
+                answer.status,
+                answer.headers,
+                answer.body,
             )
-        try:
-            return call.route.decoder.decode(answer.body)
-        except BAD_BODY as exc:
-            problem = str(exc)
+        )
+
+    def _decode_error(
+        self, request: WireRequest, answer: WireResponse, problem: str
+    ) -> NebiusError:
+        """The error of a 2xx body its route's decoder refused (the key blanked out)."""
         headers = answer.headers
-        raise self._redactor.error(
+        return self._redactor.error(
             decode_error(
                 answer.status,
                 content_type(headers),

@@ -173,11 +173,18 @@ class AdaptiveBudget:
 
     def record(self, status: int, headers: Mapping[str, str]) -> None:
         """Learn from an answer: 429s slow the pace, other answers let it grow back."""
-        now = self._now()
+        clock = self._clock  # as _now(), without a call: this runs on every answer
+        now = clock() if clock is not None else asyncio.get_running_loop().time()
         if "x-ratelimit-remaining-requests" in headers or "x-ratelimit-remaining" in headers:
             self._read_limit_headers(server_refill(headers), now)
         if status == 429:
             self._limited(now, parse_retry_after(headers))
+        elif (
+            self._window_start is not None
+            and now - self._window_start < _WINDOW
+            and (self._learned_rate is None or now < self._next_growth)
+        ):
+            self._granted += 1  # the common case of _granted_one: a window open, no growth due
         else:
             self._granted_one(now)
 

@@ -21,6 +21,12 @@ from ._routes import Call, CallOptions
 T = TypeVar("T")
 
 
+class Performer(Protocol):
+    """What sends a call and gives back its decoded answer."""
+
+    def __call__(self, call: Call[T], /) -> Awaitable[T]: ...
+
+
 class CallPerformer(ABC):
     """What every group of endpoints is built on: one method that performs a call."""
 
@@ -34,9 +40,8 @@ class CallPerformer(ABC):
         """The AI Studio project that creating and listing work within (``None``: the
         account's default)."""
 
-    @abstractmethod
-    def _perform(self, call: Call[T]) -> Awaitable[T]:
-        """Send ``call`` (retried as its route allows) and read its answer."""
+    _perform: "Performer"
+    """Sends a call (retried as its route allows) and reads its answer: set by the session."""
 
 
 def walk(

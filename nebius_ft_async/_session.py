@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from ssl import SSLContext
 from types import MappingProxyType, TracebackType
 from typing import Any, Self, TypeVar
@@ -45,7 +45,6 @@ from ._network import (
 )
 from ._redaction import KeyRedactor
 from ._retry import RetryPolicy
-from ._routes import Call
 from ._urls import DEFAULT_BASE_URL, is_loopback_base_url, normalize_base_url
 from ._version import __version__
 from ._wire import AsyncTransport, WireTimeout
@@ -200,6 +199,7 @@ class AsyncSession(Endpoints):
             transfer_timeout=WireTimeout(total=None, connect=connect_timeout, read=timeout),
             key=key,
         )
+        self._perform = self._runner.perform
 
     def _aiohttp_transport(
         self,
@@ -274,10 +274,6 @@ class AsyncSession(Endpoints):
             )
 
     # -- the request path ------------------------------------------------------------
-
-    def _perform(self, call: Call[T]) -> Awaitable[T]:
-        """Send ``call`` (see ``_attempts.CallRunner.perform``)."""
-        return self._runner.perform(call)
 
     @property
     def budget(self) -> RequestBudget:

@@ -7,7 +7,7 @@ and is the only code that speaks HTTP (``_aiohttp_transport``). Nothing here doe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -140,9 +140,9 @@ class AsyncTransport(Protocol):
         """Raise a ``NebiusError`` if a request cannot go now (the transport is closed)."""
         ...
 
-    async def send(self, request: WireRequest) -> WireResponse:
-        """Send ``request`` once and read its answer; a failure on the wire raises an
-        ``APIConnectionError`` or ``APITimeoutError``."""
+    def send(self, request: WireRequest) -> Awaitable[WireResponse]:
+        """Send ``request`` once and read its answer (an ``async def send`` does); a failure
+        on the wire raises an ``APIConnectionError`` or ``APITimeoutError``."""
         ...
 
     async def close(self) -> None:
