@@ -6,7 +6,7 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -15,6 +15,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from nebius_ft_async import AsyncSession, RetryPolicy
+from nebius_ft_async.testing import FakeTokenFactory
+
+if TYPE_CHECKING:
+    from .mocks import Paths  # mocks imports this module: its names are imported when used
 
 API_KEY = "sk-test-4f1c9e2b7a6d5c3e"
 
@@ -407,8 +411,33 @@ def sleeps() -> RecordedSleeps:
 
 
 @pytest.fixture
-async def session(api_url: str, sleeps: RecordedSleeps) -> AsyncIterator[AsyncSession]:
-    async with AsyncSession(
-        API_KEY, base_url=api_url, retry_policy=RetryPolicy(sleep=sleeps)
-    ) as session:
+async def fake() -> AsyncIterator[FakeTokenFactory]:
+    """The shipped fake API on 127.0.0.1, taking the tests' key."""
+    async with FakeTokenFactory(api_key=API_KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def fake_session(
+    fake: FakeTokenFactory, sleeps: RecordedSleeps
+) -> AsyncIterator[AsyncSession]:
+    """A session on ``fake``, its retries sleeping in ``sleeps``."""
+    async with fake.session(retry_policy=RetryPolicy(sleep=sleeps)) as session:
+        yield session
+
+
+@pytest.fixture
+def paths() -> Paths:
+    """The API a test scripts, path by path, on the ``session`` fixture's ``MockTransport``."""
+    from .mocks import Paths
+
+    return Paths()
+
+
+@pytest.fixture
+async def session(paths: Paths, sleeps: RecordedSleeps) -> AsyncIterator[AsyncSession]:
+    """A session on a ``MockTransport`` that ``paths`` answers (loopback: tests' fast polls)."""
+    from .mocks import LOOPBACK, mock_session
+
+    async with mock_session(paths, sleeps, base_url=LOOPBACK) as session:
         yield session

@@ -22,7 +22,9 @@ LOOPBACK = "http://127.0.0.1:9"
 tests (a remote one wants at least 1 s); no request goes there."""
 
 Reply = Callable[[WireRequest], WireResponse | Awaitable[WireResponse]]
-Answer = WireResponse | int | Reply
+Answer = WireResponse | int | dict[str, Any] | Reply
+"""A scripted answer: itself, an error ``status`` for an int, a 200 with a dict as its JSON
+body, or what a function of the request returns."""
 
 
 def status(code: int, headers: Mapping[str, str] | None = None) -> WireResponse:
@@ -40,14 +42,40 @@ def connection_reset(request: WireRequest) -> WireResponse:
 
 
 async def answer_of(answer: Answer, request: WireRequest) -> WireResponse:
-    """What one scripted answer says to ``request``: itself, an error ``status`` for an int,
-    or what a function of the request returns (or raises)."""
+    """What one scripted answer says to ``request`` (see ``Answer``); a function may raise."""
     if isinstance(answer, WireResponse):
         return answer
     if isinstance(answer, int):
         return status(answer)
+    if isinstance(answer, dict):
+        return WireResponse.of(json=answer)
     reply = answer(request)
     return await reply if inspect.isawaitable(reply) else reply
+
+
+def listed(items: list[dict[str, Any]], default_limit: int, *, cursors: bool = True) -> Reply:
+    """Answers a list request with a page of ``items`` (read at each request: a test may add
+    to them) by ``after`` and ``limit`` as the API does; an unknown ``after`` gets an empty
+    page. ``cursors=False`` leaves out ``first_id`` and ``last_id`` (the events list has
+    none)."""
+
+    def answer(request: WireRequest) -> WireResponse:
+        limit = int(request.url.query.get("limit", default_limit))
+        after = request.url.query.get("after")
+        ids = [item["id"] for item in items]
+        start = 0 if after is None else ids.index(after) + 1 if after in ids else len(items)
+        chunk = items[start : start + limit]
+        page: dict[str, Any] = {
+            "object": "list",
+            "data": chunk,
+            "has_more": start + limit < len(items),
+        }
+        if cursors:
+            page["first_id"] = chunk[0]["id"] if chunk else None
+            page["last_id"] = chunk[-1]["id"] if chunk else None
+        return WireResponse.of(json=page)
+
+    return answer
 
 
 class Scripted:
@@ -60,6 +88,10 @@ class Scripted:
     async def __call__(self, request: WireRequest) -> WireResponse:
         answer = self.first.pop(0) if self.first else self.then
         return await answer_of(answer, request)
+
+
+def job_path(job_id: str) -> str:
+    return f"/v1/fine_tuning/jobs/{job_id}"
 
 
 class Paths:
@@ -75,6 +107,13 @@ class Paths:
 
     def gets(self, path: str) -> int:
         return sum(1 for request in self.seen if request.url.path == path)
+
+    def job(self, job_id: str, *answers: Answer) -> None:
+        """Script successive GETs of a job (``script`` of its path)."""
+        self.script(job_path(job_id), *answers)
+
+    def job_gets(self, job_id: str) -> int:
+        return self.gets(job_path(job_id))
 
     async def __call__(self, request: WireRequest) -> WireResponse:
         self.seen.append(request)

@@ -28,8 +28,8 @@ from nebius_ft_async._budget import (
 )
 from nebius_ft_async.testing import FakeTokenFactory
 
-from .conftest import API_KEY, FakeApi, RecordedSleeps, json_response, wait_until
-from .mocks import Paths, mock_session
+from .conftest import API_KEY, RecordedSleeps, wait_until
+from .mocks import Paths, mock_session, status
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
@@ -453,35 +453,26 @@ class CountingBudget:
         self.recorded.append((status, headers.get("retry-after-ms")))
 
 
-def status(code: int, headers: dict[str, str] | None = None) -> Handler:
-    async def answer(request: web.Request) -> web.Response:
-        return json_response({"detail": f"scripted {code}"}, status=code, headers=headers)
-
-    return answer
-
-
 @pytest.fixture
-def job(api: FakeApi) -> None:
-    api.jobs["j1"] = job_body("j1")
+def job(paths: Paths) -> None:
+    paths.job("j1", job_body("j1"))
 
 
-@pytest.mark.usefixtures("job")
 async def test_a_users_budget_sees_every_request_and_every_answer(
-    api: FakeApi, api_url: str, sleeps: RecordedSleeps
+    paths: Paths, sleeps: RecordedSleeps
 ) -> None:
     budget = CountingBudget()
     assert isinstance(budget, RequestBudget)
-    api.fail_next(status(503), status(429, {"Retry-After-Ms": "1"}))
-    async with AsyncSession(
-        API_KEY, base_url=api_url, budget=budget, retry_policy=RetryPolicy(sleep=sleeps)
-    ) as session:
+    paths.job("j1", status(503), status(429, {"Retry-After-Ms": "1"}), job_body("j1"))
+    paths.script("/v1/fine_tuning/jobs", {"object": "list", "data": [], "has_more": False})
+    async with mock_session(paths, sleeps, budget=budget) as session:
         assert session.budget is budget
         assert (await session.get_job("j1")).id == "j1"
         assert (budget.acquires, len(budget.recorded)) == (3, 3)  # two retries included
         await session.list_jobs()
     assert budget.acquires == 4
     assert budget.recorded == [(503, None), (429, "1"), (200, None), (200, None)]
-    assert len(api.seen) == 4
+    assert len(paths.seen) == 4
     assert len(sleeps.waits) == 1  # the 503's backoff; the 429's wait is the budget's
 
 
@@ -510,22 +501,20 @@ async def test_a_redirect_is_a_request_of_its_own_and_a_retry_starts_over(
 
 
 @pytest.mark.usefixtures("job")
-async def test_a_budgets_refusal_fails_the_call_unsent(api: FakeApi, api_url: str) -> None:
+async def test_a_budgets_refusal_fails_the_call_unsent(paths: Paths) -> None:
     budget = CountingBudget(refuse=7.5)
-    async with AsyncSession(API_KEY, base_url=api_url, budget=budget) as session:
+    async with mock_session(paths, budget=budget) as session:
         with pytest.raises(RateLimitError) as caught:
             await session.get_job("j1")
     assert caught.value.retry_after == 7.5
     assert caught.value.status_code == 429
-    assert api.seen == []
+    assert paths.seen == []
     assert budget.recorded == []
 
 
 @pytest.mark.usefixtures("job")
-async def test_a_budgets_refusal_never_shows_the_key(api: FakeApi, api_url: str) -> None:
-    async with AsyncSession(
-        API_KEY, base_url=api_url, budget=CountingBudget(refuse=7.5)
-    ) as session:
+async def test_a_budgets_refusal_never_shows_the_key(paths: Paths) -> None:
+    async with mock_session(paths, budget=CountingBudget(refuse=7.5)) as session:
         with pytest.raises(RateLimitError) as caught:
             await session.get_job("j1", extra_query={"echo": API_KEY})
     assert "not sent" in str(caught.value)
@@ -534,26 +523,25 @@ async def test_a_budgets_refusal_never_shows_the_key(api: FakeApi, api_url: str)
 
 
 @pytest.mark.usefixtures("job")
-async def test_a_budgets_refusal_is_not_retried(api: FakeApi, api_url: str) -> None:
+async def test_a_budgets_refusal_is_not_retried(paths: Paths) -> None:
     budget = CountingBudget(refuse=7.5)
-    async with AsyncSession(API_KEY, base_url=api_url, budget=budget) as session:
+    async with mock_session(paths, budget=budget) as session:
         with pytest.raises(RateLimitError) as caught:
             await session.get_job("j1")
-    assert api.seen == []
+    assert paths.seen == []
     assert (budget.acquires, caught.value.attempts) == (1, 1)
 
 
-@pytest.mark.usefixtures("job")
 async def test_the_default_budget_waits_with_the_retry_policys_sleep(
-    api: FakeApi, session: AsyncSession, sleeps: RecordedSleeps
+    paths: Paths, session: AsyncSession, sleeps: RecordedSleeps
 ) -> None:
     # the conftest session: RetryPolicy(sleep=sleeps), no budget given. Were the 30 s slept
     # for real, this test would hang
     assert isinstance(session.budget, AdaptiveBudget)
     assert session.budget.max_pause == session.retry_policy.max_retry_after
-    api.fail_next(status(429, {"Retry-After": "30"}))
+    paths.job("j1", status(429, {"Retry-After": "30"}), job_body("j1"))
     assert (await session.get_job("j1")).id == "j1"
-    assert len(api.seen) == 2
+    assert len(paths.seen) == 2
     assert len(sleeps.waits) == 1
     assert 30.0 <= sleeps.waits[0] <= 33.0
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-from aiohttp import web
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,18 +22,17 @@ from nebius_ft_async import (
     RequestEvent,
     ResponseEvent,
     RetryEvent,
-    RetryPolicy,
+    WireResponse,
 )
 from nebius_ft_async.otel import otel_hooks
 
-from .conftest import API_KEY, FakeApi, RecordedSleeps, json_response
+from .conftest import API_KEY, RecordedSleeps
+from .mocks import LOOPBACK, Paths, mock_session
 from .samples import job_body
 
 pytestmark = pytest.mark.anyio
 
-
-async def unavailable(request: web.Request) -> web.Response:
-    return json_response({"detail": "try later"}, status=503)
+UNAVAILABLE = WireResponse.of(503, json={"detail": "try later"})
 
 
 class Recorder:
@@ -52,20 +50,17 @@ class Recorder:
 
 
 async def test_hooks_see_each_attempt_its_answer_and_the_retry(
-    api: FakeApi, api_url: str, sleeps: RecordedSleeps
+    paths: Paths, sleeps: RecordedSleeps
 ) -> None:
-    api.jobs["ftjob-h"] = job_body("ftjob-h")
-    api.fail_next(unavailable)
+    paths.job("ftjob-h", UNAVAILABLE, job_body("ftjob-h"))
     recorder = Recorder()
-    async with AsyncSession(
-        API_KEY, base_url=api_url, retry_policy=RetryPolicy(sleep=sleeps), hooks=recorder.hooks()
-    ) as session:
+    async with mock_session(paths, sleeps, base_url=LOOPBACK, hooks=recorder.hooks()) as session:
         await session.get_job("ftjob-h")
     assert [(e.method, e.route, e.path, e.attempt) for e in recorder.sent] == [
         ("GET", "/v1/fine_tuning/jobs/{job_id}", "/v1/fine_tuning/jobs/ftjob-h", 1),
         ("GET", "/v1/fine_tuning/jobs/{job_id}", "/v1/fine_tuning/jobs/ftjob-h", 2),
     ]
-    assert recorder.sent[0].origin == api_url
+    assert recorder.sent[0].origin == LOOPBACK
     assert [(e.status, e.error) for e in recorder.received] == [(503, "503"), (200, None)]
     assert [e.request for e in recorder.received] == recorder.sent
     assert all(e.elapsed >= 0 for e in recorder.received)
@@ -86,9 +81,9 @@ async def test_a_failure_without_an_answer_is_received_with_its_error_name() -> 
 
 
 async def test_a_hook_that_raises_is_logged_and_the_call_goes_on(
-    api: FakeApi, api_url: str, caplog: pytest.LogCaptureFixture
+    paths: Paths, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api.jobs["ftjob-h"] = job_body("ftjob-h")
+    paths.job("ftjob-h", job_body("ftjob-h"))
 
     def broken(event: RequestEvent) -> None:
         raise RuntimeError("metrics backend down")
@@ -96,7 +91,7 @@ async def test_a_hook_that_raises_is_logged_and_the_call_goes_on(
     counted: list[ResponseEvent] = []
     hooks = [Hooks(request_sent=broken), Hooks(response_received=counted.append)]
     with caplog.at_level(logging.WARNING, logger="nebius_ft_async"):
-        async with AsyncSession(API_KEY, base_url=api_url, hooks=hooks) as session:
+        async with mock_session(paths, base_url=LOOPBACK, hooks=hooks) as session:
             job = await session.get_job("ftjob-h")
     assert job.id == "ftjob-h"
     assert len(counted) == 1
@@ -107,20 +102,17 @@ async def test_a_hook_that_raises_is_logged_and_the_call_goes_on(
 
 
 async def test_opentelemetry_spans_and_durations_follow_the_http_conventions(
-    api: FakeApi, api_url: str, sleeps: RecordedSleeps
+    paths: Paths, sleeps: RecordedSleeps
 ) -> None:
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
-    api.jobs["ftjob-t"] = job_body("ftjob-t")
-    api.fail_next(unavailable)
+    paths.job("ftjob-t", UNAVAILABLE, job_body("ftjob-t"))
     hooks = otel_hooks(tracer_provider=tracer_provider, meter_provider=meter_provider)
     tracer = tracer_provider.get_tracer("app")
-    async with AsyncSession(
-        API_KEY, base_url=api_url, retry_policy=RetryPolicy(sleep=sleeps), hooks=hooks
-    ) as session:
+    async with mock_session(paths, sleeps, base_url=LOOPBACK, hooks=hooks) as session:
         with tracer.start_as_current_span("handle request") as parent:
             await session.get_job("ftjob-t")
             with pytest.raises(NotFoundError):
@@ -133,12 +125,12 @@ async def test_opentelemetry_spans_and_durations_follow_the_http_conventions(
     assert {span.parent.span_id for span in finished if span.parent} == {
         parent.get_span_context().span_id
     }
-    port = int(api_url.rsplit(":", 1)[1])
+    port = int(LOOPBACK.rsplit(":", 1)[1])
     assert dict(first.attributes or {}) == {
         "http.request.method": "GET",
         "server.address": "127.0.0.1",
         "server.port": port,
-        "url.full": f"{api_url}/v1/fine_tuning/jobs/ftjob-t",
+        "url.full": f"{LOOPBACK}/v1/fine_tuning/jobs/ftjob-t",
         "url.template": "/v1/fine_tuning/jobs/{job_id}",
         "http.response.status_code": 503,
         "error.type": "503",
@@ -171,9 +163,9 @@ async def test_opentelemetry_spans_and_durations_follow_the_http_conventions(
 
 
 async def test_a_request_sent_hook_adds_headers_but_never_the_ones_the_session_sets(
-    api: FakeApi, api_url: str, caplog: pytest.LogCaptureFixture
+    paths: Paths, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api.jobs["ftjob-h"] = job_body("ftjob-h")
+    paths.job("ftjob-h", job_body("ftjob-h"))
 
     def tag(event: RequestEvent) -> None:
         event.headers["x-trace-tag"] = f"attempt-{event.attempt}"
@@ -181,34 +173,31 @@ async def test_a_request_sent_hook_adds_headers_but_never_the_ones_the_session_s
         event.headers["x-broken"] = "a\r\nb"
 
     with caplog.at_level(logging.WARNING, logger="nebius_ft_async"):
-        async with AsyncSession(API_KEY, base_url=api_url, hooks=Hooks(request_sent=tag)) as s:
+        async with mock_session(paths, base_url=LOOPBACK, hooks=Hooks(request_sent=tag)) as s:
             job = await s.get_job("ftjob-h")
     assert job.id == "ftjob-h"
-    [seen] = api.seen
-    assert seen.headers["x-trace-tag"] == "attempt-1"
-    assert seen.headers["Authorization"] == f"Bearer {API_KEY}"
-    assert "x-broken" not in seen.headers
+    [seen] = paths.seen
+    assert seen.all_headers["x-trace-tag"] == "attempt-1"
+    assert seen.all_headers["Authorization"] == f"Bearer {API_KEY}"
+    assert "x-broken" not in seen.all_headers
     assert "must not set Authorization" in caplog.text
     assert "x-broken" in caplog.text
     assert "stolen" not in caplog.text and API_KEY not in caplog.text
 
 
 async def test_opentelemetry_sends_each_requests_span_as_its_traceparent(
-    api: FakeApi, api_url: str, sleeps: RecordedSleeps
+    paths: Paths, sleeps: RecordedSleeps
 ) -> None:
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    api.jobs["ftjob-t"] = job_body("ftjob-t")
-    api.fail_next(unavailable)
+    paths.job("ftjob-t", UNAVAILABLE, job_body("ftjob-t"))
     hooks = otel_hooks(tracer_provider=tracer_provider, meter_provider=MeterProvider())
-    async with AsyncSession(
-        API_KEY, base_url=api_url, retry_policy=RetryPolicy(sleep=sleeps), hooks=hooks
-    ) as session:
+    async with mock_session(paths, sleeps, base_url=LOOPBACK, hooks=hooks) as session:
         with tracer_provider.get_tracer("app").start_as_current_span("handle request"):
             await session.get_job("ftjob-t")
     finished = [span for span in spans.get_finished_spans() if span.kind is SpanKind.CLIENT]
-    sent = [seen.headers["traceparent"] for seen in api.seen]
+    sent = [seen.all_headers["traceparent"] for seen in paths.seen]
     assert sent == [
         f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-"
         f"{int(span.context.trace_flags):02x}"
@@ -217,9 +206,9 @@ async def test_opentelemetry_sends_each_requests_span_as_its_traceparent(
     assert len(set(sent)) == 2  # each attempt its own span, one trace
 
     quiet = otel_hooks(tracer_provider=tracer_provider, propagate_context=False)
-    async with AsyncSession(API_KEY, base_url=api_url, hooks=quiet) as session:
+    async with mock_session(paths, base_url=LOOPBACK, hooks=quiet) as session:
         await session.get_job("ftjob-t")
-    assert "traceparent" not in api.seen[-1].headers
+    assert "traceparent" not in paths.seen[-1].all_headers
 
 
 def test_importing_the_library_loads_no_optional_extra() -> None:

@@ -1,5 +1,5 @@
 """wait_for_job, JobMonitor / as_completed / wait_for_jobs and follow_events, against a
-local server that scripts job lifecycles."""
+``MockTransport`` that scripts job lifecycles."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from nebius_ft_async import (
 )
 from nebius_ft_async._polling import next_poll_delay, transient_wait, watched_state
 
-from .conftest import API_KEY, FakeApi, forever, wait_until
-from .mocks import LOOPBACK, mock_session
+from .conftest import forever, wait_until
+from .mocks import LOOPBACK, Paths, listed, mock_session
 from .samples import event_body, job_body
 
 pytestmark = pytest.mark.anyio
@@ -51,16 +51,36 @@ def lifecycle(job_id: str, final: str = "succeeded") -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def no_retry_session(api_url: str) -> Any:
+async def no_retry_session(paths: Paths) -> Any:
     """Session failures reach the poller at once (the session itself does not retry)."""
-    async with AsyncSession(API_KEY, base_url=api_url, max_retries=0) as session:
+    async with mock_session(paths, base_url=LOOPBACK, max_retries=0) as session:
         yield session
 
 
+class InFlight:
+    """A handler that answers as ``paths`` does after ``delay`` seconds (so concurrent
+    requests overlap) and keeps the most requests it had at once."""
+
+    def __init__(self, paths: Paths, delay: float) -> None:
+        self.paths = paths
+        self.delay = delay
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def __call__(self, request: WireRequest) -> WireResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+            return await self.paths(request)
+        finally:
+            self.in_flight -= 1
+
+
 async def test_wait_for_job_until_succeeded_reporting_changes(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.script_job("j1", *lifecycle("j1"))
+    paths.job("j1", *lifecycle("j1"))
     updates: list[tuple[str, int | None]] = []
     job = await wait_for_job(
         session,
@@ -69,7 +89,7 @@ async def test_wait_for_job_until_succeeded_reporting_changes(
         on_update=lambda j: updates.append((j.status, j.trained_steps)),
     )
     assert job.status is JobStatus.SUCCEEDED
-    assert api.gets_of("j1") == 6
+    assert paths.job_gets("j1") == 6
     assert updates == [
         ("validating_files", None),
         ("queued", None),
@@ -79,8 +99,8 @@ async def test_wait_for_job_until_succeeded_reporting_changes(
     ]
 
 
-async def test_async_on_update_and_session_method(api: FakeApi, session: AsyncSession) -> None:
-    api.script_job("j1", *lifecycle("j1"))
+async def test_async_on_update_and_session_method(paths: Paths, session: AsyncSession) -> None:
+    paths.job("j1", *lifecycle("j1"))
     seen: list[str] = []
 
     async def record(job: FineTuningJob) -> None:
@@ -94,18 +114,18 @@ async def test_async_on_update_and_session_method(api: FakeApi, session: AsyncSe
 
 @pytest.mark.parametrize("final", ["failed", "cancelled"])
 async def test_failed_and_cancelled_jobs_are_returned(
-    api: FakeApi, session: AsyncSession, final: str
+    paths: Paths, session: AsyncSession, final: str
 ) -> None:
     error = {"code": "invalid_training_file", "message": "line 3 is not JSON", "param": None}
     steps = [*lifecycle("j1", final)[:-1], job_body("j1", status=final, error=error)]
-    api.script_job("j1", *steps)
+    paths.job("j1", *steps)
     job = await wait_for_job(session, "j1", poll_interval=TICK)
     assert job.status == final and job.is_terminal
     assert job.error is not None and job.error.message == "line 3 is not JSON"
 
 
-async def test_unknown_status_in_between_keeps_polling(api: FakeApi, session: AsyncSession) -> None:
-    api.script_job(
+async def test_unknown_status_in_between_keeps_polling(paths: Paths, session: AsyncSession) -> None:
+    paths.job(
         "j1",
         running("j1", 5),
         job_body("j1", status="paused_for_capacity"),
@@ -120,31 +140,31 @@ async def test_unknown_status_in_between_keeps_polling(api: FakeApi, session: As
 
 
 async def test_transient_failures_do_not_end_the_wait(
-    api: FakeApi, no_retry_session: AsyncSession
+    paths: Paths, no_retry_session: AsyncSession
 ) -> None:
-    api.script_job(
+    paths.job(
         "j1", running("j1", 5), 503, 429, 502, running("j1", 60), job_body("j1", status="succeeded")
     )
     job = await wait_for_job(no_retry_session, "j1", poll_interval=TICK)
     assert job.status == "succeeded"
-    assert api.gets_of("j1") == 6
+    assert paths.job_gets("j1") == 6
 
 
 @pytest.mark.parametrize("code", [401, 403, 404, 422])
 async def test_permanent_failures_end_the_wait_at_once(
-    api: FakeApi, no_retry_session: AsyncSession, code: int
+    paths: Paths, no_retry_session: AsyncSession, code: int
 ) -> None:
-    api.script_job("j1", running("j1", 5), code)
+    paths.job("j1", running("j1", 5), code)
     with pytest.raises(Exception) as caught:
         await wait_for_job(no_retry_session, "j1", poll_interval=TICK)
     assert getattr(caught.value, "status_code", None) == code
-    assert api.gets_of("j1") == 2
+    assert paths.job_gets("j1") == 2
 
 
 async def test_timeout_raises_wait_timeout_with_last_job(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.script_job("j1", running("j1", 5))
+    paths.job("j1", running("j1", 5))
     with pytest.raises(WaitTimeout) as caught:
         await wait_for_job(session, "j1", poll_interval=0.01, timeout=0.1)
     assert isinstance(caught.value, TimeoutError)
@@ -153,25 +173,25 @@ async def test_timeout_raises_wait_timeout_with_last_job(
     assert "j1" in str(caught.value) and "running" in str(caught.value)
 
 
-async def test_cancelling_the_waiter_stops_polling(api: FakeApi, session: AsyncSession) -> None:
-    api.script_job("j1", running("j1", 5))
+async def test_cancelling_the_waiter_stops_polling(paths: Paths, session: AsyncSession) -> None:
+    paths.job("j1", running("j1", 5))
     task = asyncio.create_task(wait_for_job(session, "j1", poll_interval=0.01))
-    await wait_until(lambda: api.gets_of("j1") >= 3)
+    await wait_until(lambda: paths.job_gets("j1") >= 3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.sleep(0.02)  # a request sent just before the cancel may still land
-    polls = api.gets_of("j1")
+    polls = paths.job_gets("j1")
     await asyncio.sleep(0.1)  # ten poll intervals
-    assert api.gets_of("j1") == polls
+    assert paths.job_gets("j1") == polls
 
 
 async def test_as_completed_reports_each_job_and_one_404_alone(
-    api: FakeApi, no_retry_session: AsyncSession
+    paths: Paths, no_retry_session: AsyncSession
 ) -> None:
-    api.script_job("fast", running("fast", 50), job_body("fast", status="succeeded"))
-    api.script_job("slow", *lifecycle("slow", "failed"))
-    api.script_job("flaky", running("flaky", 1), 503, job_body("flaky", status="cancelled"))
+    paths.job("fast", running("fast", 50), job_body("fast", status="succeeded"))
+    paths.job("slow", *lifecycle("slow", "failed"))
+    paths.job("flaky", running("flaky", 1), 503, job_body("flaky", status="cancelled"))
     outcomes = [
         outcome
         async for outcome in as_completed(
@@ -187,10 +207,10 @@ async def test_as_completed_reports_each_job_and_one_404_alone(
 
 
 async def test_wait_for_jobs_keyed_by_id_in_given_order(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
     for job_id in ("b", "a", "c"):
-        api.script_job(job_id, running(job_id, 1), job_body(job_id, status="succeeded"))
+        paths.job(job_id, running(job_id, 1), job_body(job_id, status="succeeded"))
     results = await wait_for_jobs(session, ["b", "a", "c", "a"], poll_interval=TICK)
     assert list(results) == ["b", "a", "c"]
     assert all(
@@ -199,10 +219,10 @@ async def test_wait_for_jobs_keyed_by_id_in_given_order(
 
 
 async def test_monitor_timeout_reports_only_the_slow_job(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.script_job("done", job_body("done", status="succeeded"))
-    api.script_job("stuck", running("stuck", 3))
+    paths.job("done", job_body("done", status="succeeded"))
+    paths.job("stuck", running("stuck", 3))
     results = await wait_for_jobs(session, ["done", "stuck"], poll_interval=0.01, timeout=0.15)
     assert isinstance(results["done"], FineTuningJob)
     stuck = results["stuck"]
@@ -210,11 +230,11 @@ async def test_monitor_timeout_reports_only_the_slow_job(
     assert stuck.job is not None and stuck.job.trained_steps == 3
 
 
-async def test_jobs_added_to_a_running_monitor(api: FakeApi, session: AsyncSession) -> None:
-    api.script_job(
+async def test_jobs_added_to_a_running_monitor(paths: Paths, session: AsyncSession) -> None:
+    paths.job(
         "first", running("first", 1), running("first", 2), job_body("first", status="succeeded")
     )
-    api.script_job("later", running("later", 1), job_body("later", status="failed"))
+    paths.job("later", running("later", 1), job_body("later", status="failed"))
     async with JobMonitor(session, poll_interval=TICK) as monitor:
         monitor.add("first")
         waiting_for_later = asyncio.create_task(monitor.wait("later"))
@@ -228,13 +248,13 @@ async def test_jobs_added_to_a_running_monitor(api: FakeApi, session: AsyncSessi
     assert monitor.watching == 0
 
 
-async def test_many_jobs_use_bounded_polls_and_tasks(api: FakeApi, session: AsyncSession) -> None:
+async def test_many_jobs_use_bounded_polls_and_tasks(paths: Paths) -> None:
     job_ids = [f"job-{i}" for i in range(300)]
     for job_id in job_ids:
-        api.script_job(
+        paths.job(
             job_id, running(job_id, 1), running(job_id, 2), job_body(job_id, status="succeeded")
         )
-    api.delay = 0.001
+    server = InFlight(paths, delay=0.001)
     tasks_before = len(asyncio.all_tasks())
     most_tasks = 0
 
@@ -242,40 +262,41 @@ async def test_many_jobs_use_bounded_polls_and_tasks(api: FakeApi, session: Asyn
         nonlocal most_tasks
         most_tasks = max(most_tasks, len(asyncio.all_tasks()))
 
-    results = await wait_for_jobs(
-        session,
-        job_ids,
-        poll_interval=0.02,
-        max_concurrent_polls=4,
-        on_update=count_tasks,
-        fleet_refresh=False,
-    )
+    async with mock_session(server, base_url=LOOPBACK) as slow_session:
+        results = await wait_for_jobs(
+            slow_session,
+            job_ids,
+            poll_interval=0.02,
+            max_concurrent_polls=4,
+            on_update=count_tasks,
+            fleet_refresh=False,
+        )
     assert all(isinstance(job, FineTuningJob) for job in results.values())
     assert len(results) == 300
-    assert api.most_in_flight <= 8  # 4, and as many slow ones at most
-    # 8 polls and a dispatcher, plus the local server's per-connection tasks: not one per job
+    assert server.most_in_flight <= 8  # 4, and as many slow ones at most
+    # 8 polls and a dispatcher: not one per job
     assert most_tasks - tasks_before <= 30
-    assert len(api.seen) == 900
+    assert len(paths.seen) == 900
 
 
 async def test_follow_events_yields_each_new_event_once_in_order(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.jobs["j1"] = running("j1", 0)
-    events = api.events.setdefault("j1", [])
+    events: list[dict[str, Any]] = []
+    paths.script("/v1/fine_tuning/jobs/j1/events", listed(events, 20, cursors=False))
 
     def add_events(steps: int, *indexes: int) -> Any:
-        def step() -> dict[str, Any]:
+        def step(request: WireRequest) -> WireResponse:
             events.extend(event_body(i, "j1") for i in indexes)
-            return running("j1", steps)
+            return WireResponse.of(json=running("j1", steps))
 
         return step
 
-    def finish() -> dict[str, Any]:
+    def finish(request: WireRequest) -> WireResponse:
         events.append(event_body(99, "j1", type="message", data=None, message="Job succeeded"))
-        return job_body("j1", status="succeeded")
+        return WireResponse.of(json=job_body("j1", status="succeeded"))
 
-    api.script_job(
+    paths.job(
         "j1",
         add_events(1, 2, 1, 0),  # out of order within the page
         add_events(2, *range(3, 8)),  # spread over several pages (page_size 2)
@@ -290,19 +311,20 @@ async def test_follow_events_yields_each_new_event_once_in_order(
     assert followed[-1].metrics is None and followed[-1].message == "Job succeeded"
 
 
-async def test_follow_events_on_a_newest_first_list(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = running("j1", 0)
-    events = api.events.setdefault("j1", [])
+async def test_follow_events_on_a_newest_first_list(paths: Paths, session: AsyncSession) -> None:
+    events: list[dict[str, Any]] = []
+    paths.script("/v1/fine_tuning/jobs/j1/events", listed(events, 20, cursors=False))
 
     def add_newest_first(*indexes: int, final: bool = False) -> Any:
-        def step() -> dict[str, Any]:
+        def step(request: WireRequest) -> WireResponse:
             for i in indexes:
                 events.insert(0, event_body(i, "j1"))
-            return job_body("j1", status="succeeded") if final else running("j1", len(events))
+            body = job_body("j1", status="succeeded") if final else running("j1", len(events))
+            return WireResponse.of(json=body)
 
         return step
 
-    api.script_job(
+    paths.job(
         "j1",
         add_newest_first(0, 1, 2, 3, 4),
         add_newest_first(5, 6, 7),
@@ -346,9 +368,9 @@ def test_poll_helpers_are_pure() -> None:
 
 
 async def test_one_cancelled_wait_does_not_cancel_other_waiters(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.script_job("j1", running("j1", 1), running("j1", 2), job_body("j1", status="succeeded"))
+    paths.job("j1", running("j1", 1), running("j1", 2), job_body("j1", status="succeeded"))
     async with JobMonitor(session, poll_interval=0.02) as monitor:
         impatient = asyncio.create_task(monitor.wait("j1"))
         patient = asyncio.create_task(monitor.wait("j1"))
@@ -361,11 +383,11 @@ async def test_one_cancelled_wait_does_not_cancel_other_waiters(
 
 
 async def test_closing_a_monitor_under_a_cancel_scope_cancels_its_waiters(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
     import anyio
 
-    api.script_job("j1", running("j1", 1))
+    paths.job("j1", running("j1", 1))
     waiter: asyncio.Task[FineTuningJob] | None = None
     with anyio.move_on_after(0.1):
         async with JobMonitor(session, poll_interval=0.01) as monitor:
@@ -395,17 +417,17 @@ async def test_follow_events_stops_on_a_server_whose_cursor_cycles() -> None:
     assert calls <= 3
 
 
-async def test_wait_for_jobs_keys_by_the_ids_asked_for(api: FakeApi, session: AsyncSession) -> None:
-    api.script_job("FTJOB-A", job_body("ftjob-a", status="succeeded"))  # the server lowercases
+async def test_wait_for_jobs_keys_by_the_ids_asked_for(paths: Paths, session: AsyncSession) -> None:
+    paths.job("FTJOB-A", job_body("ftjob-a", status="succeeded"))  # the server lowercases
     results = await wait_for_jobs(session, ["FTJOB-A"], poll_interval=TICK)
     assert list(results) == ["FTJOB-A"]
     assert isinstance(results["FTJOB-A"], FineTuningJob) and results["FTJOB-A"].id == "ftjob-a"
 
 
 async def test_first_polls_of_a_batch_fit_inside_a_short_timeout(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
     for job_id in "abcd":
-        api.script_job(job_id, running(job_id, 1))
+        paths.job(job_id, running(job_id, 1))
     results = await wait_for_jobs(session, list("abcd"), poll_interval=10, timeout=0.2)
     assert all(isinstance(r, WaitTimeout) and r.job is not None for r in results.values())

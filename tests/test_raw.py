@@ -20,8 +20,7 @@ from nebius_ft_async import (
 )
 from nebius_ft_async._models import event_page_decoder
 
-from .conftest import FakeApi
-from .mocks import mock_session
+from .mocks import Paths, listed, mock_session
 from .samples import event_body, job_body
 
 pytestmark = pytest.mark.anyio
@@ -83,7 +82,7 @@ def test_undeclared_fields_of_pages_are_given_item_by_item() -> None:
     assert undeclared_fields(events.data[0], body["data"][0]) == {}
 
 
-async def test_errors_are_raised_as_by_the_call_itself(api: FakeApi, session: AsyncSession) -> None:
+async def test_errors_are_raised_as_by_the_call_itself(session: AsyncSession) -> None:
     with pytest.raises(NotFoundError):
         await session.with_raw_response(session.get_job, "ftjob-missing")
     with pytest.raises(ValueError, match="job_id"):
@@ -93,13 +92,13 @@ async def test_errors_are_raised_as_by_the_call_itself(api: FakeApi, session: As
 
 
 async def test_raw_bytes_of_a_file_and_the_last_answer_of_a_wait(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.files["file-1"] = {"id": "file-1", "filename": "a.jsonl", "bytes": 3}
-    api.file_contents["file-1"] = b"{}\n"
+    content = {"Content-Type": "application/octet-stream"}
+    paths.script("/v1/files/file-1/content", WireResponse.of(body=b"{}\n", headers=content))
     response = await session.with_raw_response(session.file_content, "file-1")
     assert response.parse() == response.content == b"{}\n"
-    api.script_job("ftjob-w", job_body("ftjob-w"), job_body("ftjob-w", status="succeeded"))
+    paths.job("ftjob-w", job_body("ftjob-w"), job_body("ftjob-w", status="succeeded"))
     waited = await session.with_raw_response(session.wait_for_job, "ftjob-w", poll_interval=0.001)
     assert waited.json()["status"] == "succeeded"  # the last answer of the wait
     assert waited.parse().status == "succeeded"
@@ -108,10 +107,10 @@ async def test_raw_bytes_of_a_file_and_the_last_answer_of_a_wait(
 
 
 async def test_an_after_loop_over_last_id_ends_when_the_server_omits_cursors(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.jobs["j1"] = job_body("j1")
-    api.events["j1"] = [event_body(i, "j1") for i in range(25)]
+    events = [event_body(i, "j1") for i in range(25)]
+    paths.script("/v1/fine_tuning/jobs/j1/events", listed(events, 20, cursors=False))
     seen: list[str] = []
     after = None
     for _ in range(10):  # a hand-written loop, as users write them

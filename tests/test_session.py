@@ -1,9 +1,10 @@
-"""AsyncSession against a real aiohttp server on 127.0.0.1."""
+"""AsyncSession's calls, decoding and errors, on a ``MockTransport``; what is the aiohttp
+transport's own (an unclosed client) on a local server."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 import msgspec
 import pytest
@@ -24,22 +25,31 @@ from nebius_ft_async import (
     NebiusError,
     NotFoundError,
     Page,
+    WireRequest,
     WireResponse,
 )
 
-from .conftest import API_KEY, FakeApi, json_response
-from .mocks import mock_session
+from .conftest import API_KEY, ServeAnswer, json_response
+from .mocks import LOOPBACK, Paths, listed, mock_session
 from .samples import checkpoint_body, event_body, job_body
 
 pytestmark = pytest.mark.anyio
 
-Serve = Callable[[web.Application], Awaitable[str]]
+EVENTS = "/v1/fine_tuning/jobs/j1/events"
+CHECKPOINTS = "/v1/fine_tuning/jobs/j1/checkpoints"
+
+
+def checks_the_key(request: WireRequest) -> WireResponse:
+    """The API's answer to a job's GET: 401 unless the tests' key is sent."""
+    if request.all_headers.get("Authorization") != f"Bearer {API_KEY}":
+        return WireResponse.of(401, json={"detail": "Invalid API key"})
+    return WireResponse.of(json=job_body(request.url.path.rsplit("/", 1)[1]))
 
 
 async def test_get_job_decodes_full_job_and_sends_bearer_key(
-    api: FakeApi, session: AsyncSession
+    paths: Paths, session: AsyncSession
 ) -> None:
-    api.jobs["ftjob-abc123"] = job_body()
+    paths.job("ftjob-abc123", job_body())
     job = await session.get_job("ftjob-abc123")
     assert isinstance(job, FineTuningJob)
     assert job.id == "ftjob-abc123"
@@ -47,20 +57,20 @@ async def test_get_job_decodes_full_job_and_sends_bearer_key(
     assert job.hyperparameters is not None and job.hyperparameters.lora_r == 16
     assert job.method is not None and job.method.supervised is not None
     assert [integration.type for integration in job.integrations or []] == ["wandb", "mlflow", "hf"]
-    assert api.seen[-1].headers["Authorization"] == f"Bearer {API_KEY}"
-    assert api.seen[-1].path == "/v1/fine_tuning/jobs/ftjob-abc123"
+    assert paths.seen[-1].all_headers["Authorization"] == f"Bearer {API_KEY}"
+    assert paths.seen[-1].url.path == "/v1/fine_tuning/jobs/ftjob-abc123"
 
 
-async def test_unknown_status_and_fields_decode(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = job_body("j1", status="paused_for_review", brand_new_field={"x": 1})
+async def test_unknown_status_and_fields_decode(paths: Paths, session: AsyncSession) -> None:
+    paths.job("j1", job_body("j1", status="paused_for_review", brand_new_field={"x": 1}))
     job = await session.get_job("j1")
     assert job.status == "paused_for_review"
     assert not job.is_terminal
     assert msgspec.to_builtins(job)["status"] == "paused_for_review"
 
 
-async def test_job_converts_to_plain_json_in_one_call(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = job_body("j1", status="succeeded")
+async def test_job_converts_to_plain_json_in_one_call(paths: Paths, session: AsyncSession) -> None:
+    paths.job("j1", job_body("j1", status="succeeded"))
     job = await session.get_job("j1")
     plain = msgspec.to_builtins(job)
     assert plain["status"] == "succeeded"
@@ -73,9 +83,8 @@ async def test_job_converts_to_plain_json_in_one_call(api: FakeApi, session: Asy
     assert msgspec.json.decode(msgspec.json.encode(plain), type=FineTuningJob) == job
 
 
-async def test_list_events_one_page(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = job_body("j1")
-    api.events["j1"] = [event_body(i, "j1") for i in range(30)]
+async def test_list_events_one_page(paths: Paths, session: AsyncSession) -> None:
+    paths.script(EVENTS, listed([event_body(i, "j1") for i in range(30)], 20, cursors=False))
     page = await session.list_events("j1", limit=10, after="ftevent-00004")
     assert [event.id for event in page.data] == [f"ftevent-{i:05d}" for i in range(5, 15)]
     assert page.has_more is True
@@ -83,29 +92,26 @@ async def test_list_events_one_page(api: FakeApi, session: AsyncSession) -> None
     assert (page.first_id, page.last_id) == ("ftevent-00005", "ftevent-00014")
     assert page.data[0].level is EventLevel.INFO
     assert page.data[0].data["train_loss"] == pytest.approx(1 / 6)
-    assert api.seen[-1].query == {"limit": "10", "after": "ftevent-00004"}
+    assert dict(paths.seen[-1].url.query) == {"limit": "10", "after": "ftevent-00004"}
 
 
-async def test_iter_events_walks_every_page(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = job_body("j1")
-    api.events["j1"] = [event_body(i, "j1") for i in range(250)]
+async def test_iter_events_walks_every_page(paths: Paths, session: AsyncSession) -> None:
+    paths.script(EVENTS, listed([event_body(i, "j1") for i in range(250)], 20, cursors=False))
     ids = [event.id async for event in session.iter_events("j1", page_size=40)]
     assert ids == [f"ftevent-{i:05d}" for i in range(250)]
-    assert len(api.seen) == 7  # ceil(250 / 40)
-    assert api.seen[1].query == {"limit": "40", "after": "ftevent-00039"}
+    assert len(paths.seen) == 7  # ceil(250 / 40)
+    assert dict(paths.seen[1].url.query) == {"limit": "40", "after": "ftevent-00039"}
 
 
-async def test_iter_events_total_limit(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = job_body("j1")
-    api.events["j1"] = [event_body(i, "j1") for i in range(250)]
+async def test_iter_events_total_limit(paths: Paths, session: AsyncSession) -> None:
+    paths.script(EVENTS, listed([event_body(i, "j1") for i in range(250)], 20, cursors=False))
     events = [event async for event in session.iter_events("j1", page_size=100, limit=130)]
     assert len(events) == 130
-    assert [request.query["limit"] for request in api.seen] == ["100", "30"]
+    assert [request.url.query["limit"] for request in paths.seen] == ["100", "30"]
 
 
-async def test_list_and_iter_checkpoints(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = job_body("j1")
-    api.checkpoints["j1"] = [checkpoint_body(i, "j1") for i in range(25)]
+async def test_list_and_iter_checkpoints(paths: Paths, session: AsyncSession) -> None:
+    paths.script(CHECKPOINTS, listed([checkpoint_body(i, "j1") for i in range(25)], 10))
     page = await session.list_checkpoints("j1")
     assert len(page.data) == 10  # the server's default page
     assert page.has_more and page.last_id == "ftckpt-00009"
@@ -114,9 +120,10 @@ async def test_list_and_iter_checkpoints(api: FakeApi, session: AsyncSession) ->
     assert steps == [i * 10 for i in range(25)]
 
 
-async def test_get_checkpoint(api: FakeApi, session: AsyncSession) -> None:
-    api.jobs["j1"] = job_body("j1")
-    api.checkpoints["j1"] = [checkpoint_body(i, "j1") for i in range(3)]
+async def test_get_checkpoint(paths: Paths, session: AsyncSession) -> None:
+    paths.script(f"{CHECKPOINTS}/ftckpt-00002", checkpoint_body(2, "j1"))
+    not_found = WireResponse.of(404, json={"detail": "Checkpoint not found"})
+    paths.script(f"{CHECKPOINTS}/ftckpt-99999", not_found)
     checkpoint = await session.get_checkpoint("j1", "ftckpt-00002")
     assert checkpoint.step_number == 20
     assert checkpoint.fine_tuning_job_id == "j1"
@@ -126,8 +133,10 @@ async def test_get_checkpoint(api: FakeApi, session: AsyncSession) -> None:
     assert "Checkpoint not found" in str(caught.value)
 
 
-async def test_operation_results_fine_tuning(api: FakeApi, session: AsyncSession) -> None:
-    api.operation_results["op-ft"] = [checkpoint_body(i) for i in range(15)]
+async def test_operation_results_fine_tuning(paths: Paths, session: AsyncSession) -> None:
+    paths.script(
+        "/v1/operations/op-ft/results", listed([checkpoint_body(i) for i in range(15)], 10)
+    )
     result = await session.get_operation_results("op-ft", limit=5)
     assert isinstance(result, Page)
     assert isinstance(result.data[0], FineTuningCheckpoint)
@@ -137,8 +146,8 @@ async def test_operation_results_fine_tuning(api: FakeApi, session: AsyncSession
     assert all_ids == [f"ftckpt-{i:05d}" for i in range(15)]
 
 
-async def test_operation_results_dataset_to_file(api: FakeApi, session: AsyncSession) -> None:
-    api.operation_results["op-ds"] = {"file_id": "file-out-1", "extra": True}
+async def test_operation_results_dataset_to_file(paths: Paths, session: AsyncSession) -> None:
+    paths.script("/v1/operations/op-ds/results", {"file_id": "file-out-1", "extra": True})
     result = await session.get_operation_results("op-ds")
     assert result == DatasetFileResult(file_id="file-out-1")
     with pytest.raises(ValueError, match="file-out-1"):
@@ -163,27 +172,34 @@ async def test_cursor_that_does_not_advance_ends_iteration() -> None:
     assert len(transport.requests) == 3
 
 
-async def test_ids_are_escaped_into_one_path_segment(api: FakeApi, session: AsyncSession) -> None:
-    for job_id in ("a/b", "x?y=1", "h#frag", "..", "sp ace"):
-        with pytest.raises(NotFoundError) as caught:
-            await session.get_job(job_id)
-        assert f"Job {job_id} not found" in str(caught.value)  # our handler, not another route
-    paths = [request.path for request in api.seen]
-    assert paths == [
+async def test_ids_are_escaped_into_one_path_segment() -> None:
+    def not_found(request: WireRequest) -> WireResponse:
+        *route, job_id = request.url.raw_path.split("/")
+        if route != ["", "v1", "fine_tuning", "jobs"]:  # the id spilled out of its segment
+            return WireResponse.of(400, json={"detail": "no such route"})
+        return WireResponse.of(404, json={"detail": f"Job {unquote(job_id)} not found"})
+
+    transport = MockTransport(not_found)
+    async with mock_session(transport) as session:
+        for job_id in ("a/b", "x?y=1", "h#frag", "..", "sp ace"):
+            with pytest.raises(NotFoundError) as caught:
+                await session.get_job(job_id)
+            assert f"Job {job_id} not found" in str(caught.value)  # the whole id, one segment
+        with pytest.raises(ValueError, match="job_id"):
+            await session.get_job("")
+    assert [request.url.path for request in transport.requests] == [
         "/v1/fine_tuning/jobs/a/b",
         "/v1/fine_tuning/jobs/x?y=1",
         "/v1/fine_tuning/jobs/h#frag",
         "/v1/fine_tuning/jobs/..",
         "/v1/fine_tuning/jobs/sp ace",
     ]
-    assert all(request.query == {} for request in api.seen)
-    with pytest.raises(ValueError, match="job_id"):
-        await session.get_job("")
+    assert all(request.url.query == {} for request in transport.requests)
 
 
-async def test_wrong_key_is_authentication_error_without_the_key(api_url: str) -> None:
+async def test_wrong_key_is_authentication_error_without_the_key() -> None:
     secret = "sk-wrong-9a8b7c6d5e4f"
-    async with AsyncSession(secret, base_url=api_url) as session:
+    async with AsyncSession(secret, transport=MockTransport(checks_the_key)) as session:
         with pytest.raises(AuthenticationError) as caught:
             await session.get_job("j1")
     error = caught.value
@@ -199,20 +215,18 @@ async def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
         AsyncSession()
 
 
-async def test_key_and_base_url_from_environment(
-    api: FakeApi, api_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_key_and_base_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEBIUS_API_KEY", API_KEY)
-    monkeypatch.setenv("NEBIUS_BASE_URL", api_url + "/v1/")
-    api.jobs["j1"] = job_body("j1")
-    async with AsyncSession() as session:
-        assert session.base_url == api_url
+    monkeypatch.setenv("NEBIUS_BASE_URL", LOOPBACK + "/v1/")
+    transport = MockTransport(checks_the_key)
+    async with AsyncSession(transport=transport) as session:
+        assert session.base_url == LOOPBACK
         assert (await session.get_job("j1")).id == "j1"
+    assert str(transport.requests[0].url) == f"{LOOPBACK}/v1/fine_tuning/jobs/j1"
 
 
-async def test_session_without_async_with_and_after_close(api: FakeApi, api_url: str) -> None:
-    api.jobs["j1"] = job_body("j1")
-    session = AsyncSession(API_KEY, base_url=api_url)
+async def test_session_without_async_with_and_after_close() -> None:
+    session = AsyncSession(API_KEY, transport=MockTransport(checks_the_key))
     assert (await session.get_job("j1")).id == "j1"
     await session.close()
     assert session.closed
@@ -220,9 +234,11 @@ async def test_session_without_async_with_and_after_close(api: FakeApi, api_url:
         await session.get_job("j1")
 
 
-async def test_unclosed_session_warns(api: FakeApi, api_url: str) -> None:
-    api.jobs["j1"] = job_body("j1")
-    session = AsyncSession(API_KEY, base_url=api_url)
+async def test_unclosed_session_warns(serve_answer: ServeAnswer) -> None:
+    async def job(request: web.Request) -> web.Response:
+        return json_response(job_body("j1"))
+
+    session = AsyncSession(API_KEY, base_url=await serve_answer(job))
     await session.get_job("j1")
     client = session._transport._client
     with pytest.warns(ResourceWarning, match="Unclosed <AsyncSession"):
@@ -258,16 +274,13 @@ async def test_connection_refused_is_connection_error() -> None:
     ],
 )
 async def test_every_error_status_maps_to_its_class(
-    api: FakeApi, session: AsyncSession, status: int, error_class: str
+    paths: Paths, session: AsyncSession, status: int, error_class: str
 ) -> None:
     body = {"detail": f"scripted {status}"}
     if status == 422:
         body = {"detail": [{"loc": ["query", "limit"], "msg": "too big", "type": "value_error"}]}
 
-    async def fail(request: web.Request) -> web.Response:
-        return json_response(body, status=status, headers={"x-request-id": "req-77"})
-
-    api.fail_next(*[fail] * 3)
+    paths.job("j1", WireResponse.of(status, json=body, headers={"x-request-id": "req-77"}))
     with pytest.raises(nebius_ft_async.APIStatusError) as caught:
         await session.get_job("j1", max_retries=0)
     error = caught.value
@@ -293,12 +306,10 @@ async def test_every_error_status_maps_to_its_class(
     ],
 )
 async def test_unexpected_body_is_response_decode_error(
-    api: FakeApi, session: AsyncSession, body: bytes, content_type: str, problem: str
+    paths: Paths, session: AsyncSession, body: bytes, content_type: str, problem: str
 ) -> None:
-    async def answer(request: web.Request) -> web.Response:
-        return web.Response(body=body, content_type=content_type, headers={"x-request-id": "r1"})
-
-    api.fail_next(answer)
+    headers = {"Content-Type": content_type, "x-request-id": "r1"}
+    paths.job("j1", WireResponse.of(body=body, headers=headers))
     with pytest.raises(nebius_ft_async.ResponseDecodeError) as caught:
         await session.get_job("j1")
     error = caught.value
@@ -307,7 +318,7 @@ async def test_unexpected_body_is_response_decode_error(
     assert error.request_id == "r1"
     assert problem in str(error)
     assert error.__cause__ is None
-    assert len(api.seen) == 1  # a bad body is not retried
+    assert len(paths.seen) == 1  # a bad body is not retried
 
 
 @pytest.mark.parametrize("key", ["sk-abc\nX-Injected: 1", "sk-\x00", "sk-ключ"])
