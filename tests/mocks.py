@@ -6,6 +6,8 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from aiohttp import web
+
 from nebius_ft_async import (
     APIConnectionError,
     AsyncSession,
@@ -13,9 +15,10 @@ from nebius_ft_async import (
     RetryPolicy,
     WireRequest,
     WireResponse,
+    WireTimeout,
 )
 
-from .conftest import API_KEY, RecordedSleeps
+from .conftest import API_KEY, Handler, RecordedSleeps
 
 LOOPBACK = "http://127.0.0.1:9"
 """A base URL for mock sessions that poll: a loopback API allows the fast poll intervals of
@@ -131,3 +134,27 @@ def mock_session(
     transport = handler if isinstance(handler, MockTransport) else MockTransport(handler)
     options.setdefault("retry_policy", RetryPolicy(sleep=sleeps or RecordedSleeps()))
     return AsyncSession(API_KEY, transport=transport, **options)
+
+
+def served(handler: Reply) -> Handler:
+    """A ``MockTransport`` handler as a local server's answer (for ``serve_answer``): for a
+    client in another process, the command line. It sees each request as a ``WireRequest``
+    whose ``headers`` are all the request's."""
+
+    async def answer(request: web.Request) -> web.Response:
+        wire = WireRequest(
+            method=request.method,
+            url=request.url,
+            path=request.path_qs,
+            timeout=WireTimeout(None, None),
+            max_body=0,
+            session_headers={},
+            headers=dict(request.headers),
+            body=await request.read() or None,
+        )
+        reply = handler(wire)
+        response = await reply if inspect.isawaitable(reply) else reply
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return web.Response(status=response.status, body=response.body, headers=headers)
+
+    return answer

@@ -2,7 +2,7 @@
 
 Decoding is lenient (no range checks), so a job may say it was created in the year 3e11 or
 has 10**30 steps. The unit tests cover the display helpers; the CLI tests run ``nebius-ft``
-as a subprocess against a local aiohttp server (``FakeApi``) that serves such numbers.
+as a subprocess against a local server that serves such numbers (``mocks.Paths``, served).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from nebius_ft_async.cli._display import (
 from nebius_ft_async.cli._live import LiveDisplay
 from nebius_ft_async.cli._wait import make_display
 
-from .conftest import API_KEY, FakeApi
+from .conftest import API_KEY, ServeAnswer
+from .mocks import Paths, listed, served
 from .samples import checkpoint_body, event_body, job_body
 
 MAX_DIGITS = 4300  # Python's default limit for int <-> str, which msgspec follows
@@ -220,6 +221,12 @@ async def nebius_ft(url: str, *args: str) -> Result:
     return Result(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
+@pytest.fixture
+async def api_url(paths: Paths, serve_answer: ServeAnswer) -> str:
+    """Where the command finds the API that ``paths`` scripts."""
+    return await serve_answer(served(paths))
+
+
 def summary(out: str) -> dict[str, str]:
     """The rows of ``jobs get``: ``{"created": "-", ...}``."""
     rows = (line.strip().split("  ", 1) for line in out.splitlines())
@@ -276,9 +283,9 @@ ABSURD_JOBS = {
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", list(ABSURD_JOBS))
-async def test_jobs_get_shows_placeholders(api: FakeApi, api_url: str, name: str) -> None:
+async def test_jobs_get_shows_placeholders(paths: Paths, api_url: str, name: str) -> None:
     body, expected = ABSURD_JOBS[name]
-    api.jobs[JOB] = body
+    paths.job(JOB, body)
     result = await nebius_ft(api_url, "jobs", "get", JOB)
     result.assert_clean()
     rows = summary(result.out)
@@ -289,9 +296,9 @@ async def test_jobs_get_shows_placeholders(api: FakeApi, api_url: str, name: str
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", list(ABSURD_JOBS))
-async def test_jobs_get_json_keeps_the_raw_numbers(api: FakeApi, api_url: str, name: str) -> None:
+async def test_jobs_get_json_keeps_the_raw_numbers(paths: Paths, api_url: str, name: str) -> None:
     body, _ = ABSURD_JOBS[name]
-    api.jobs[JOB] = body
+    paths.job(JOB, body)
     result = await nebius_ft(api_url, "jobs", "get", JOB, "--json")
     result.assert_clean()
     job = json.loads(result.out)
@@ -312,9 +319,9 @@ def absurd_events() -> list[dict[str, Any]]:
 
 
 @pytest.mark.anyio
-async def test_events_table_follow_and_json(api: FakeApi, api_url: str) -> None:
-    api.jobs[JOB] = job_body(JOB, "succeeded")
-    api.events[JOB] = absurd_events()
+async def test_events_table_follow_and_json(paths: Paths, api_url: str) -> None:
+    paths.job(JOB, job_body(JOB, "succeeded"))
+    paths.script(f"/v1/fine_tuning/jobs/{JOB}/events", listed(absurd_events(), 20, cursors=False))
 
     table = await nebius_ft(api_url, "events", JOB)
     table.assert_clean()
@@ -358,10 +365,10 @@ def absurd_checkpoints() -> list[dict[str, Any]]:
 
 
 @pytest.mark.anyio
-async def test_checkpoints_and_operation_results(api: FakeApi, api_url: str) -> None:
-    api.jobs[JOB] = job_body(JOB, "succeeded")
+async def test_checkpoints_and_operation_results(paths: Paths, api_url: str) -> None:
+    paths.job(JOB, job_body(JOB, "succeeded"))
     checkpoints = absurd_checkpoints()
-    api.checkpoints[JOB] = checkpoints
+    paths.script(f"/v1/fine_tuning/jobs/{JOB}/checkpoints", listed(checkpoints, 10))
     ids = [c["id"] for c in checkpoints]
 
     table = await nebius_ft(api_url, "checkpoints", JOB)
@@ -376,7 +383,7 @@ async def test_checkpoints_and_operation_results(api: FakeApi, api_url: str) -> 
     as_json.assert_clean()
     assert [json.loads(line) for line in as_json.out.splitlines()] == checkpoints  # as sent
 
-    api.operation_results["op-absurd"] = checkpoints
+    paths.script("/v1/operations/op-absurd/results", listed(checkpoints, 10))
     results = await nebius_ft(api_url, "operations", "results", "op-absurd")
     results.assert_clean()
     rows = [line.split() for line in results.out.splitlines()[1:]]
@@ -394,7 +401,7 @@ INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
     [10**17, 10**19, INT64_MIN, UINT64_MAX, YEAR_9999_END, YEAR_1_START - 1],
     ids=["1e17", "1e19", "int64 min", "uint64 max", "year 9999", "before year 1"],
 )
-async def test_jobs_wait_plain_lines(api: FakeApi, api_url: str, estimated_finish: int) -> None:
+async def test_jobs_wait_plain_lines(paths: Paths, api_url: str, estimated_finish: int) -> None:
     numbers = {
         "created_at": 10**19,
         "estimated_finish": estimated_finish,
@@ -403,8 +410,9 @@ async def test_jobs_wait_plain_lines(api: FakeApi, api_url: str, estimated_finis
         "trained_tokens": INT64_MIN,
     }
     running = job_body(JOB, "running", **numbers)
-    api.script_job(JOB, running, running, running, job_body(JOB, "succeeded", **numbers))
-    api.events[JOB] = absurd_events()  # the newest train loss is 10**400
+    paths.job(JOB, running, running, running, job_body(JOB, "succeeded", **numbers))
+    events = listed(absurd_events(), 20, cursors=False)  # the newest train loss is 10**400
+    paths.script(f"/v1/fine_tuning/jobs/{JOB}/events", events)
     result = await nebius_ft(api_url, "jobs", "wait", JOB, "--interval", "0.01")
     result.assert_clean()
     lines = result.out.splitlines()
