@@ -1,11 +1,11 @@
-"""Shared fixtures: a real aiohttp server on 127.0.0.1 that plays the fine-tuning API."""
+"""Shared fixtures: the scripted API of a ``MockTransport`` session (``paths``), the shipped
+fake (``fake``), and local aiohttp servers for what needs a socket (``serve_answer``)."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -25,7 +25,6 @@ API_KEY = "sk-test-4f1c9e2b7a6d5c3e"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ServeAnswer = Callable[[Handler], Awaitable[str]]
 """The ``serve_answer`` fixture: serves one answer function, gives its base URL."""
-JobStep = dict[str, Any] | int | Callable[[], dict[str, Any] | int]
 
 
 def json_response(
@@ -37,266 +36,6 @@ def json_response(
         content_type="application/json",
         headers=headers,
     )
-
-
-def page_of(
-    items: list[dict[str, Any]], request: web.Request, default_limit: int
-) -> dict[str, Any]:
-    """Serve ``items`` with after/limit the way the API does."""
-    limit = int(request.query.get("limit", default_limit))
-    after = request.query.get("after")
-    start = 0
-    if after is not None:
-        ids = [item["id"] for item in items]
-        start = ids.index(after) + 1 if after in ids else len(items)
-    chunk = items[start : start + limit]
-    return {
-        "object": "list",
-        "data": chunk,
-        "has_more": start + limit < len(items),
-        "first_id": chunk[0]["id"] if chunk else None,
-        "last_id": chunk[-1]["id"] if chunk else None,
-    }
-
-
-class WorkflowHandlers:
-    """Jobs, files and operations endpoints of the local API (mixed into FakeApi)."""
-
-    jobs: dict[str, dict[str, Any]]
-    files: dict[str, dict[str, Any]]
-    file_contents: dict[str, bytes]
-    operations: dict[str, list[dict[str, Any]]]
-    operation_errors: dict[str, list[str]]
-    created: list[Any]
-
-    async def _list_jobs(self, request: web.Request) -> web.Response:
-        newest_first = list(reversed(self.jobs.values()))
-        page = page_of(newest_first, request, default_limit=20)
-        del page["first_id"], page["last_id"]
-        return json_response(page)
-
-    async def _create_job(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.created.append(body)
-        if body.get("model") == "no-such-model":
-            return json_response(
-                {
-                    "detail": [
-                        {"loc": ["body", "model"], "msg": "unknown model", "type": "value_error"}
-                    ]
-                },
-                status=422,
-            )
-        job_id = f"ftjob-new-{len(self.created)}"
-        self.jobs[job_id] = {
-            "id": job_id,
-            "object": "fine_tuning.job",
-            "created_at": 1767225600 + len(self.created),
-            "model": body["model"],
-            "training_file": body["training_file"],
-            "status": "validating_files",
-            "suffix": body.get("suffix"),
-        }
-        return json_response(self.jobs[job_id])
-
-    async def _cancel_job(self, request: web.Request) -> web.Response:
-        job = self.jobs.get(request.match_info["job_id"])
-        if job is None:
-            return json_response({"detail": "Job not found"}, status=404)
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return json_response(
-                {"detail": f"Cannot cancel a job with status {job['status']}"}, status=400
-            )
-        job["status"] = "cancelled"
-        return json_response(job)
-
-    async def _upload_file(self, request: web.Request) -> web.Response:
-        reader = await request.multipart()
-        purpose, content, filename = None, b"", ""
-        async for part in reader:
-            if part.name == "purpose":
-                purpose = (await part.read()).decode()
-            elif part.name == "file":
-                filename = part.filename or ""
-                chunks = []
-                while chunk := await part.read_chunk(65536):
-                    chunks.append(chunk)
-                content = b"".join(chunks)
-        file_id = f"file-{len(self.files) + 1}"
-        self.files[file_id] = {
-            "id": file_id,
-            "object": "file",
-            "bytes": len(content),
-            "created_at": 1767225600,
-            "filename": filename,
-            "purpose": purpose,
-            "status": "processed",
-        }
-        self.file_contents[file_id] = content
-        return json_response(self.files[file_id])
-
-    async def _list_files(self, request: web.Request) -> web.Response:
-        purpose = request.query.get("purpose")
-        files = [f for f in self.files.values() if purpose in (None, f["purpose"])]
-        return json_response({"object": "list", "data": files})
-
-    async def _get_file(self, request: web.Request) -> web.Response:
-        file = self.files.get(request.match_info["file_id"])
-        if file is None:
-            return json_response({"detail": "File not found"}, status=404)
-        return json_response(file)
-
-    async def _file_content(self, request: web.Request) -> web.Response:
-        content = self.file_contents.get(request.match_info["file_id"])
-        if content is None:
-            return json_response({"detail": "File not found"}, status=404)
-        return web.Response(body=content, content_type="application/octet-stream")
-
-    async def _list_operations(self, request: web.Request) -> web.Response:
-        latest = [states[0] for states in self.operations.values()]
-        return json_response({"object": "list", "data": latest})
-
-    async def _get_operation(self, request: web.Request) -> web.Response:
-        states = self.operations.get(request.match_info["operation_id"])
-        if not states:
-            return json_response({"detail": "Operation not found"}, status=404)
-        return json_response(states.pop(0) if len(states) > 1 else states[0])
-
-    async def _get_operation_errors(self, request: web.Request) -> web.Response:
-        errors = self.operation_errors.get(request.match_info["operation_id"], [])
-        return json_response({"object": "list", "data": errors})
-
-
-@dataclass
-class SeenRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-
-
-@dataclass
-class FakeApi(WorkflowHandlers):
-    """State of the local API: what it serves, what it saw, and faults to serve first."""
-
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    checkpoints: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    operation_results: dict[str, Any] = field(default_factory=dict)
-    faults: list[Handler] = field(default_factory=list)
-    seen: list[SeenRequest] = field(default_factory=list)
-    job_scripts: dict[str, list[JobStep]] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    file_contents: dict[str, bytes] = field(default_factory=dict)
-    operations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    operation_errors: dict[str, list[str]] = field(default_factory=dict)
-    created: list[Any] = field(default_factory=list)
-    delay: float = 0.0
-    in_flight: int = 0
-    most_in_flight: int = 0
-
-    def script_job(self, job_id: str, *steps: JobStep) -> None:
-        """Answer successive GETs of a job with these steps; the last one repeats.
-
-        A step is a job body, an error status, or a function called at that poll that
-        returns either (it may change other state, such as the job's events).
-        """
-        self.job_scripts[job_id] = list(steps)
-
-    def gets_of(self, job_id: str) -> int:
-        return sum(1 for r in self.seen if r.path == f"/v1/fine_tuning/jobs/{job_id}")
-
-    def fail_next(self, *handlers: Handler) -> None:
-        """Serve these handlers' answers to the next requests, one each, before the real ones."""
-        self.faults.extend(handlers)
-
-    def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
-        app.router.add_get("/v1/fine_tuning/jobs/{job_id}", self._get_job)
-        app.router.add_get("/v1/fine_tuning/jobs/{job_id}/events", self._list_events)
-        app.router.add_get("/v1/fine_tuning/jobs/{job_id}/checkpoints", self._list_checkpoints)
-        app.router.add_get(
-            "/v1/fine_tuning/jobs/{job_id}/checkpoints/{checkpoint_id}", self._get_checkpoint
-        )
-        app.router.add_get("/v1/operations/{operation_id}/results", self._operation_results)
-        app.router.add_get("/v1/fine_tuning/jobs", self._list_jobs)
-        app.router.add_post("/v1/fine_tuning/jobs", self._create_job)
-        app.router.add_post("/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job)
-        app.router.add_post("/v1/files", self._upload_file)
-        app.router.add_get("/v1/files", self._list_files)
-        app.router.add_get("/v1/files/{file_id}", self._get_file)
-        app.router.add_get("/v1/files/{file_id}/content", self._file_content)
-        app.router.add_get("/v1/operations", self._list_operations)
-        app.router.add_get("/v1/operations/{operation_id}", self._get_operation)
-        app.router.add_get("/v1/operations/{operation_id}/errors", self._get_operation_errors)
-        return app
-
-    @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        self.seen.append(
-            SeenRequest(request.method, request.path, dict(request.query), dict(request.headers))
-        )
-        if request.headers.get("Authorization") != f"Bearer {API_KEY}":
-            return json_response({"detail": "Invalid API key"}, status=401)
-        if self.faults:
-            return await self.faults.pop(0)(request)
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(self.delay)  # lets concurrent requests overlap
-            return await handler(request)
-        finally:
-            self.in_flight -= 1
-
-    def _job_or_404(self, job_id: str) -> dict[str, Any]:
-        if job_id not in self.jobs:
-            raise web.HTTPNotFound(
-                text=f'{{"detail": "Job {job_id} not found"}}', content_type="application/json"
-            )
-        return self.jobs[job_id]
-
-    async def _get_job(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        script = self.job_scripts.get(job_id)
-        if script:
-            step = script.pop(0) if len(script) > 1 else script[0]
-            answer = step() if callable(step) else step
-            if isinstance(answer, int):
-                return json_response(
-                    {"detail": f"scripted {answer}"},
-                    status=answer,
-                    headers={"retry-after-ms": "1"} if answer == 429 else None,
-                )
-            self.jobs[job_id] = answer
-        return json_response(self._job_or_404(job_id))
-
-    async def _list_events(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        self._job_or_404(job_id)
-        page = page_of(self.events.get(job_id, []), request, default_limit=20)
-        del page["first_id"], page["last_id"]  # the events list has no cursors in the spec
-        return json_response(page)
-
-    async def _list_checkpoints(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        self._job_or_404(job_id)
-        return json_response(page_of(self.checkpoints.get(job_id, []), request, default_limit=10))
-
-    async def _get_checkpoint(self, request: web.Request) -> web.Response:
-        job_id = request.match_info["job_id"]
-        self._job_or_404(job_id)
-        for checkpoint in self.checkpoints.get(job_id, []):
-            if checkpoint["id"] == request.match_info["checkpoint_id"]:
-                return json_response(checkpoint)
-        return json_response({"detail": "Checkpoint not found"}, status=404)
-
-    async def _operation_results(self, request: web.Request) -> web.Response:
-        result = self.operation_results.get(request.match_info["operation_id"])
-        if result is None:
-            return json_response({"detail": "Operation not found"}, status=404)
-        if isinstance(result, list):
-            return json_response(page_of(result, request, default_limit=10))
-        return json_response(result)
 
 
 async def forever() -> None:
@@ -393,16 +132,6 @@ async def serve_answer(
         return await serve(app)
 
     return start
-
-
-@pytest.fixture
-def api() -> FakeApi:
-    return FakeApi()
-
-
-@pytest.fixture
-async def api_url(api: FakeApi, serve: Callable[[web.Application], Awaitable[str]]) -> str:
-    return await serve(api.app())
 
 
 @pytest.fixture
