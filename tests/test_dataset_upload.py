@@ -59,7 +59,7 @@ async def upload_stopped_after(
             stopped.append(True)
             fake.fail_next(400, path=PARTS)
 
-    with pytest.raises(BadRequestError):
+    with pytest.raises(BadRequestError, match="injected 400"):
         await session.upload_dataset(
             path,
             name="rows",
@@ -183,7 +183,7 @@ async def test_a_journal_whose_file_changed_is_refused(
     path = rows_file(tmp_path)
     async with fake.session(max_retries=0) as session:
         fake.fail_next(400, path=PARTS)
-        with pytest.raises(BadRequestError):
+        with pytest.raises(BadRequestError, match="injected 400"):
             await session.upload_dataset(
                 path,
                 name="rows",
@@ -349,7 +349,7 @@ async def test_the_journal_can_be_kept_elsewhere_and_an_unwritable_place_is_refu
         assert fake.requests == {}  # refused before anything was sent
         elsewhere.parent.mkdir()
         fake.fail_next(400, path=PARTS)
-        with pytest.raises(BadRequestError):
+        with pytest.raises(BadRequestError, match="injected 400"):
             await session.upload_dataset(
                 path, journal=elsewhere, keep_on_error=True, part_size=1000, **arguments
             )

@@ -115,7 +115,7 @@ async def test_opentelemetry_spans_and_durations_follow_the_http_conventions(
     async with mock_session(paths, sleeps, base_url=LOOPBACK, hooks=hooks) as session:
         with tracer.start_as_current_span("handle request") as parent:
             await session.get_job("ftjob-t")
-            with pytest.raises(NotFoundError):
+            with pytest.raises(NotFoundError, match="HTTP 404"):
                 await session.get_job("ftjob-missing")
     finished = [span for span in spans.get_finished_spans() if span.name != "handle request"]
     assert [span.name for span in finished] == ["GET /v1/fine_tuning/jobs/{job_id}"] * 3

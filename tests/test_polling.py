@@ -155,7 +155,7 @@ async def test_permanent_failures_end_the_wait_at_once(
     paths: Paths, no_retry_session: AsyncSession, code: int
 ) -> None:
     paths.job("j1", running("j1", 5), code)
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(Exception, match=f"HTTP {code}.*scripted {code}") as caught:
         await wait_for_job(no_retry_session, "j1", poll_interval=TICK)
     assert getattr(caught.value, "status_code", None) == code
     assert paths.job_gets("j1") == 2

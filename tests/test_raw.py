@@ -83,7 +83,7 @@ def test_undeclared_fields_of_pages_are_given_item_by_item() -> None:
 
 
 async def test_errors_are_raised_as_by_the_call_itself(session: AsyncSession) -> None:
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match="ftjob-missing not found"):
         await session.with_raw_response(session.get_job, "ftjob-missing")
     with pytest.raises(ValueError, match="job_id"):
         await session.with_raw_response(session.get_job, "")

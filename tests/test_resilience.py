@@ -131,7 +131,7 @@ async def test_max_retries_per_call_and_per_session(sleeps: RecordedSleeps) -> N
         assert len(transport.requests) == 6
         transport.requests.clear()
         handler.first = [status(503)]
-        with pytest.raises(InternalServerError):
+        with pytest.raises(InternalServerError, match="scripted 503"):
             await session.get_job("j1", max_retries=0)
         assert len(transport.requests) == 1
     transport.requests.clear()

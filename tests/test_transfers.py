@@ -44,9 +44,11 @@ async def test_a_deleted_file_is_gone(fake: FakeTokenFactory) -> None:
         uploaded = await session.upload_file(b"{}\n", filename="a.jsonl")
         deleted = await session.delete_file(uploaded.id)
         assert deleted == FileDeleted(id=uploaded.id, object="file", deleted=True)
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match=f"File {uploaded.id} not found"):
             await session.get_file(uploaded.id)
-        with pytest.raises(NotFoundError):  # not retried: a second delete finds nothing
+        with pytest.raises(
+            NotFoundError, match=f"File {uploaded.id} not found"
+        ):  # not retried: a second delete finds nothing
             await session.delete_file(uploaded.id)
     assert fake.requests[f"/v1/files/{uploaded.id}"] == 3
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -61,7 +62,7 @@ def test_plain_http_refused_for_non_loopback_host(raw: str) -> None:
 
 
 def test_plain_http_refusal_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="refusing plain http:// base_url for non-loopback host"):
         normalize_base_url("http://api.tokenfactory.nebius.com")
 
 
@@ -196,7 +197,9 @@ def test_path_segment_empty_string_raises_with_name() -> None:
 
 @pytest.mark.parametrize("value", [None, 123, b"ftjob-1"])
 def test_path_segment_non_string_raises(value: Any) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=f"id must be a non-empty string, got {re.escape(repr(value))}"
+    ):
         path_segment(value)
 
 
@@ -238,7 +241,7 @@ def test_page_query_bad_limit_raises(limit: Any) -> None:
     ["ftp://user:s3cret@host", "https://user:s3cret@", "https://user:s3cret@api.example.com"],
 )
 def test_credentials_are_refused_without_being_echoed(url: str) -> None:
-    with pytest.raises(ConfigurationError) as caught:
+    with pytest.raises(ConfigurationError, match="must not contain credentials") as caught:
         normalize_base_url(url)
     assert "s3cret" not in str(caught.value)
 
@@ -250,5 +253,5 @@ def test_malformed_urls_are_configuration_errors(url: str) -> None:
 
 
 def test_space_in_host_is_refused() -> None:
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(ConfigurationError, match=r"must be an http\(s\) URL .*'https://ho st'"):
         normalize_base_url("https://ho st")

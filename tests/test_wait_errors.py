@@ -55,7 +55,9 @@ async def test_a_callback_that_raises_ends_the_wait_with_its_kind_and_cause(
     session: tuple[FakeTokenFactory, AsyncSession],
 ) -> None:
     fake, client = session
-    with pytest.raises(NotFoundError):  # a permanent error is raised as it is
+    with pytest.raises(
+        NotFoundError, match="ftjob-missing not found"
+    ):  # a permanent error is raised as it is
         await client.wait_for_job("ftjob-missing", poll_interval=TICK)
 
     def refuse(_job: object) -> None:

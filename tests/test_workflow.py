@@ -283,7 +283,7 @@ async def test_upload_is_not_retried_after_sending(
     fake: FakeTokenFactory, fake_session: AsyncSession
 ) -> None:
     fake.fail_next(503)
-    with pytest.raises(InternalServerError):
+    with pytest.raises(InternalServerError, match="injected 503"):
         await fake_session.upload_file(b"x", filename="x.jsonl")
     assert fake.requests == {"/v1/files": 1} and fake.files == {}
 
@@ -491,6 +491,6 @@ async def test_download_to_a_missing_folder_fails_before_sending(
 ) -> None:
     with pytest.raises(FileNotFoundError, match=r"cannot download to .*nowhere"):
         await fake_session.download_file("file-1", tmp_path / "nowhere" / "x.bin")
-    with pytest.raises(IsADirectoryError):
+    with pytest.raises(IsADirectoryError, match=r"cannot download to .*: it is a directory"):
         await fake_session.download_file("file-1", tmp_path)
     assert fake.requests == {}
