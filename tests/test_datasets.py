@@ -66,11 +66,12 @@ async def test_an_unknown_status_decodes_and_unknown_ids_are_404s(fake: FakeToke
         fake.datasets[created.id]["status"] = "ARCHIVED"
         fetched = await session.get_dataset(created.id)
         assert fetched.status == "ARCHIVED" and fetched.status.name == "ARCHIVED"
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match="Dataset dataset-missing not found"):
             await session.get_dataset("dataset-missing")
-        with pytest.raises(NotFoundError):  # escaped: never reaches GET .../content
+        # escaped: one id, so never GET .../content
+        with pytest.raises(NotFoundError, match=f"Dataset {created.id}/content not found"):
             await session.get_dataset(f"{created.id}/content")
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotFoundError, match="Upload upload-missing not found"):
             await session.list_dataset_upload_parts("upload-missing")
 
 
@@ -104,7 +105,8 @@ async def test_a_multipart_upload_is_created_listed_and_completed(fake: FakeToke
         dataset_id = completed.upload_info.dataset["id"]
         assert (await session.get_dataset(dataset_id)).name == "big"
 
-        with pytest.raises(BadRequestError):  # completed already, and not retried
+        # completed already, and not retried
+        with pytest.raises(BadRequestError, match=f"Upload {upload.id} is already COMPLETED"):
             await session.complete_dataset_upload(upload.id, part_ids=["part-1"])
     assert fake.requests[f"/v1/datasets/uploads/{upload.id}/complete"] == 2
 
