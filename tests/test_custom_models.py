@@ -5,6 +5,7 @@ and for an uploaded file; the typed ``ft`` checkpoint source of a job."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -249,7 +250,7 @@ async def test_short_names_get_list_and_delete(
     deleted = await session.delete_model(created.name)
     assert deleted.status is ModelStatus.DELETED
     assert await session.list_models() == []
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=f"Model {re.escape(created.name)} not found"):
         await session.get_model(created.name)
 
 
